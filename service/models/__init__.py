@@ -4,7 +4,7 @@ from .base import Base, UTCDateTime
 from .domain import Administration, Domain, StaffAssignment
 from .domain_user import DomainUser, DomainUserAdministration, DomainUserRole
 from .portal import Portal, PortalUser
-from .revision import DataRevision
+from .revision import DataRevision, bump_revision, current_revision
 
 __all__ = [
     "Administration",
@@ -18,4 +18,6 @@ __all__ = [
     "PortalUser",
     "StaffAssignment",
     "UTCDateTime",
+    "bump_revision",
+    "current_revision",
 ]

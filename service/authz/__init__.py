@@ -1,0 +1,219 @@
+"""The policy engine behind the API: the only package that knows oso.
+
+`Authorizer` answers checks, batches, lists and action sets over the database; it loads what a
+check needs (two SQL statements) and asks the loaded policy. Swap the engine with `reload()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import facts, loader, sql_filter
+from .engine import Decision, PolicyEngine
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+class Ref(NamedTuple):
+    type: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    actor: Ref
+    action: str
+    resource: Ref
+    at: dt.datetime
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this service did not issue."""
+
+
+def business_date(at: dt.datetime) -> str:
+    """Return the Europe/Brussels date of an instant, as the policy's `ctx.date`."""
+    if at.tzinfo is None:
+        raise ValueError("times must carry a UTC offset")
+    return at.astimezone(BRUSSELS).date().isoformat()
+
+
+def policy_context(at: dt.datetime) -> dict[str, Any]:
+    return {"date": business_date(at)}
+
+
+def encode_cursor(*parts: str) -> str:
+    raw = json.dumps(list(parts), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parts = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursor("cursor is not one this service issued") from exc
+    if (
+        not isinstance(parts, list)
+        or len(parts) != size
+        or not all(isinstance(p, str) for p in parts)
+    ):
+        raise InvalidCursor("cursor is not one this service issued")
+    return parts
+
+
+class Authorizer:
+    def __init__(self, policy_paths: Sequence[str | Path]) -> None:
+        self._paths = list(policy_paths)
+        self._engine = PolicyEngine(self._paths)
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> PolicyEngine:
+        return self._engine
+
+    @property
+    def policy_version(self) -> str:
+        return self._engine.version
+
+    def reload(self) -> str:
+        """Build a new engine from the policy files and swap it in; return its version."""
+        with self._lock:
+            self._engine = PolicyEngine(self._paths)
+        return self._engine.version
+
+    # -- checks --------------------------------------------------------------------------
+    def authorize(
+        self, session: Session, actor: Ref, action: str, resource: Ref, at: dt.datetime
+    ) -> Decision:
+        return self.authorize_many(session, [Check(actor, action, resource, at)])[0]
+
+    def authorize_many(self, session: Session, checks: Sequence[Check]) -> list[Decision]:
+        """Decide every check, loading each distinct object once."""
+        objects = self._load_refs(
+            session, [c.actor for c in checks] + [c.resource for c in checks]
+        )
+        engine = self._engine
+        decisions = []
+        for check in checks:
+            actor = objects.get(check.actor) or facts.Unknown("actor", *check.actor)
+            resource = objects.get(check.resource) or facts.Unknown("resource", *check.resource)
+            decisions.append(
+                engine.decide(actor, check.action, resource, policy_context(check.at))
+            )
+        return decisions
+
+    def actions(
+        self, session: Session, actor: Ref, resource: Ref, at: dt.datetime
+    ) -> list[str]:
+        objects = self._load_refs(session, [actor, resource])
+        if actor not in objects or resource not in objects:
+            return []
+        found = self._engine.allowed_actions(
+            objects[actor], objects[resource], policy_context(at)
+        )
+        return sorted(found)
+
+    def _load_refs(self, session: Session, refs: Iterable[Ref]) -> dict[Ref, Any]:
+        wanted: dict[str, set[str]] = {}
+        for ref in refs:
+            wanted.setdefault(ref.type, set()).add(ref.id)
+        objects: dict[Ref, Any] = {}
+        for type_name, ids in wanted.items():
+            for oid, obj in loader.load(session, type_name, ids).items():
+                objects[Ref(type_name, oid)] = obj
+        return objects
+
+    # -- lists ---------------------------------------------------------------------------
+    def list_resources(
+        self,
+        session: Session,
+        actor: Ref,
+        action: str,
+        resource_type: str,
+        at: dt.datetime,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[str], str | None]:
+        """Return one page of the ids of `resource_type` the actor may `action`, ascending."""
+        after = decode_cursor(cursor, 1)[0] if cursor else None
+        found = loader.load(session, actor.type, [actor.id])
+        if actor.id not in found:
+            return [], None
+        flt = self._engine.resource_filter(
+            found[actor.id], action, resource_type, policy_context(at)
+        )
+        model = sql_filter.root_model(flt)
+        pk = model.__mapper__.primary_key[0]
+        stmt = select(pk).where(sql_filter.filter_clause(flt))
+        if after is not None:
+            stmt = stmt.where(pk > after)
+        ids = list(session.scalars(stmt.order_by(pk).limit(limit + 1)))
+        if len(ids) > limit:
+            return ids[:limit], encode_cursor(ids[limit - 1])
+        return ids, None
+
+    def list_actors(
+        self,
+        session: Session,
+        action: str,
+        resource: Ref,
+        actor_type: str | None,
+        at: dt.datetime,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Ref], str | None]:
+        """Return one page of the actors that may `action` on `resource`, by (type, id)."""
+        after = tuple(decode_cursor(cursor, 2)) if cursor else None
+        found = loader.load(session, resource.type, [resource.id])
+        if resource.id not in found:
+            return [], None
+        types = sorted(facts.ACTOR_TYPES) if actor_type is None else [actor_type]
+        ctx = policy_context(at)
+        page: list[Ref] = []
+        for type_name in types:
+            if after is not None and type_name < after[0]:
+                continue
+            flt = self._engine.actor_filter(type_name, action, found[resource.id], ctx)
+            pk = sql_filter.root_model(flt).__mapper__.primary_key[0]
+            stmt = select(pk).where(sql_filter.filter_clause(flt))
+            if after is not None and type_name == after[0]:
+                stmt = stmt.where(pk > after[1])
+            want = limit + 1 - len(page)
+            page.extend(Ref(type_name, i) for i in session.scalars(stmt.order_by(pk).limit(want)))
+            if len(page) > limit:
+                break
+        if len(page) > limit:
+            last = page[limit - 1]
+            return page[:limit], encode_cursor(last.type, last.id)
+        return page, None
+
+
+__all__ = [
+    "Authorizer",
+    "Check",
+    "Decision",
+    "InvalidCursor",
+    "Ref",
+    "business_date",
+    "build_authorizer",
+    "policy_context",
+]
+
+
+def build_authorizer(policy_paths: Sequence[str | Path]) -> Authorizer:
+    return Authorizer(policy_paths)
+
+

@@ -1,0 +1,198 @@
+"""The one place that talks to oso: load the policy, check, find deny reasons, build data filters."""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oso import Oso, Variable
+from polar.data.adapter import DataAdapter
+from polar.data.filter import DataFilter, Projection
+from polar.data_filtering import serialize_types
+from polar.partial import TypeConstraint
+
+from . import facts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[str, ...] = ()
+
+
+def policy_version(paths: Sequence[Path]) -> str:
+    """Hash the policy files' bytes, in order, so every decision names the exact policy it used."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+class PolicyEngine:
+    """A loaded policy. Build it once (oso's initialization is not thread-safe), then share it.
+
+    Reloading the policy means building a new engine and swapping the reference.
+    """
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.version = policy_version(self.paths)
+        files = [str(p) for p in self.paths]
+        # Two instances of the same policy. oso resolves a field declared as a `Relation` through
+        # the data-filtering adapter, even in a check; checks instead read the relations already
+        # loaded into the facts, so the checking instance is registered without field types.
+        self._oso = _build(files, with_fields=False)
+        self._filtering = _build(files, with_fields=True)
+        self._filtering.set_data_filtering_adapter(_PreloadedRelations())
+
+    # -- single decisions ------------------------------------------------------------------
+    def is_allowed(self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> bool:
+        return self._oso.query_rule_once("allow", actor, action, resource, ctx)
+
+    def deny_reasons(
+        self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]
+    ) -> tuple[str, ...]:
+        found = {
+            result["bindings"]["reason"]
+            for result in self._oso.query_rule(
+                "deny_reason", actor, action, resource, ctx, Variable("reason")
+            )
+        }
+        return tuple(sorted(found))
+
+    def decide(self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> Decision:
+        if self.is_allowed(actor, action, resource, ctx):
+            return Decision(True)
+        reasons = self.deny_reasons(actor, action, resource, ctx)
+        if not reasons:
+            # A policy gap: the suite proves this cannot happen on its worlds; make it loud here.
+            log.error("deny without a reason: %s %s %r", type(actor).__name__, action, resource)
+        return Decision(False, reasons)
+
+    def allowed_actions(self, actor: Any, resource: Any, ctx: dict[str, Any]) -> set[str]:
+        actions: set[str] = set()
+        for result in self._oso.query_rule("allow", actor, Variable("action"), resource, ctx):
+            action = result["bindings"]["action"]
+            if isinstance(action, str):
+                actions.add(action)
+        return actions
+
+    def concerned_actions(self) -> set[tuple[str, str, str]]:
+        """Return the policy's vocabulary: its (actor type, action, resource type) triples."""
+        triples = set()
+        for actor_name, actor_cls in facts.ACTOR_TYPES.items():
+            for resource_name, resource_cls in facts.RESOURCE_TYPES.items():
+                for result in self._oso.query_rule(
+                    "concerns", facts.blank(actor_cls), Variable("action"), facts.blank(resource_cls)
+                ):
+                    action = result["bindings"]["action"]
+                    if isinstance(action, str):
+                        triples.add((actor_name, action, resource_name))
+        return triples
+
+    # -- data filtering --------------------------------------------------------------------
+    def resource_filter(
+        self, actor: Any, action: str, resource_type: str, ctx: dict[str, Any]
+    ) -> DataFilter:
+        """Build the filter of the `resource_type` rows `actor` may `action`."""
+        var = Variable("resource")
+        return self._filter([actor, action, var, ctx], "resource", resource_type)
+
+    def actor_filter(
+        self, actor_type: str, action: str, resource: Any, ctx: dict[str, Any]
+    ) -> DataFilter:
+        """Build the filter of the `actor_type` rows that may `action` on `resource`."""
+        var = Variable("actor")
+        return self._filter([var, action, resource, ctx], "actor", actor_type)
+
+    def _filter(self, args: list[Any], var_name: str, class_name: str) -> DataFilter:
+        oso = self._filtering
+        constraint = TypeConstraint(Variable(var_name), class_name)
+        with _relations_of([a for a in args if not isinstance(a, (Variable, str, dict))]):
+            query = oso.query_rule(
+                "allow", *args, bindings={var_name: constraint}, accept_expression=True
+            )
+            results = [
+                {"bindings": {k: oso.host.to_polar(v)}}
+                for result in query
+                for k, v in result["bindings"].items()
+                if k == var_name
+            ]
+        types = serialize_types(oso.host.distinct_user_types(), oso.host.types)
+        plan = oso.ffi_polar.build_data_filter(types, results, var_name, class_name)
+        return DataFilter.parse(oso, plan)
+
+
+# -- relations of the known object in a data-filtering query --------------------------------
+# In the filtering instance, oso resolves a declared relation of a *known* object (the actor of
+# list-resources, the resource of list-actors) through the adapter. The answer is already in the
+# loaded facts, so the adapter serves it from there instead of going back to the database.
+_RelationKey = tuple[type, str, Any]
+_PRELOADED: contextvars.ContextVar[dict[_RelationKey, list[Any]]] = contextvars.ContextVar(
+    "preloaded_relations"
+)
+
+
+def _index(obj: Any, index: dict[_RelationKey, list[Any]]) -> None:
+    if isinstance(obj, facts.DomainUser):
+        index[(facts.DomainUserRole, "user_id", obj.id)] = [
+            facts.DomainUserRole(obj.id, r["role"]) for r in obj.roles
+        ]
+        index[(facts.DomainUserAdministration, "user_id", obj.id)] = [
+            facts.DomainUserAdministration(obj.id, a["administration_id"])
+            for a in obj.administrations
+        ]
+    elif isinstance(obj, facts.Domain):
+        index[(facts.StaffAssignment, "domain_id", obj.id)] = [
+            facts.StaffAssignment(obj.id, s["user_id"], s["function"]) for s in obj.staff
+        ]
+    elif isinstance(obj, facts.Administration):
+        index[(facts.Domain, "id", obj.domain_id)] = [obj.domain]
+        _index(obj.domain, index)
+
+
+@contextmanager
+def _relations_of(known: list[Any]) -> Iterator[None]:
+    index: dict[_RelationKey, list[Any]] = {}
+    for obj in known:
+        _index(obj, index)
+    token = _PRELOADED.set(index)
+    try:
+        yield
+    finally:
+        _PRELOADED.reset(token)
+
+
+class _PreloadedRelations(DataAdapter):
+    def build_query(self, data_filter: DataFilter) -> Any:
+        [[condition]] = data_filter.conditions
+        if not isinstance(condition.left, Projection) or condition.cmp != "Eq":
+            raise ValueError("unexpected relation lookup")
+        return (data_filter.model, condition.left.field, condition.right)
+
+    def execute_query(self, query: Any) -> list[Any]:
+        try:
+            return _PRELOADED.get()[query]
+        except LookupError as exc:
+            raise ValueError(f"relation {query!r} was not loaded") from exc
+
+
+def _build(files: list[str], *, with_fields: bool) -> Oso:
+    oso = Oso()
+    for cls, fields in facts.FIELDS.items():
+        oso.register_class(cls, name=cls.__name__, fields=fields if with_fields else None)
+    oso.load_files(files)
+    return oso
+
+
+__all__ = ["Decision", "PolicyEngine", "policy_version"]

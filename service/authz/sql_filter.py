@@ -1,0 +1,201 @@
+"""Turn an oso data filter into SQL: one `pk IN (subquery)` per OR-branch, branches de-duplicated.
+
+oso describes the rows a policy allows as a disjunction of branches, each a conjunction of
+conditions on the root type's fields and on related types reached through declared relations.
+oso's bundled SQLAlchemy adapter inner-joins every relation for every branch, which silently drops
+rows when a policy has alternative paths (a domain with no staff can never match the "unshielded"
+branch). Here each branch joins only the relations it uses:
+
+- conditions on the root table stay plain predicates on the root row;
+- the conditions under one relation become `root.col IN (SELECT related.col ... WHERE ...)`,
+  joining further relations inside that subquery only.
+
+Limitation inherited from oso's filter format: a type appears once per branch, so two different
+rows of the same related type cannot be asked for in one branch (the policy never does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from polar.data.filter import Condition, DataFilter, Projection
+from sqlalchemy import ColumnElement, Date, and_, false, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
+
+from service import models
+
+from . import facts
+
+MODELS: dict[type, type[models.Base]] = {
+    facts.Portal: models.Portal,
+    facts.PortalUser: models.PortalUser,
+    facts.Domain: models.Domain,
+    facts.Administration: models.Administration,
+    facts.DomainUser: models.DomainUser,
+    facts.StaffAssignment: models.StaffAssignment,
+    facts.DomainUserRole: models.DomainUserRole,
+    facts.DomainUserAdministration: models.DomainUserAdministration,
+}
+
+_SQL_OPS = {
+    "Eq": lambda a, b: a == b,
+    "Neq": lambda a, b: a != b,
+    "Lt": lambda a, b: a < b,
+    "Leq": lambda a, b: a <= b,
+    "Gt": lambda a, b: a > b,
+    "Geq": lambda a, b: a >= b,
+}
+# Swapped operators for when the column stands on the right of the condition.
+_MIRROR = {"Eq": "Eq", "Neq": "Neq", "Lt": "Gt", "Leq": "Geq", "Gt": "Lt", "Geq": "Leq"}
+
+
+class UnsupportedFilter(ValueError):
+    """The policy produced a filter this adapter cannot express in SQL."""
+
+
+def _column(projection: Projection) -> InstrumentedAttribute[Any]:
+    model = MODELS[projection.source]
+    if projection.field is None:
+        return model.__mapper__.primary_key[0]  # type: ignore[return-value]
+    return getattr(model, projection.field)  # type: ignore[no-any-return]
+
+
+def _literal(column: InstrumentedAttribute[Any], value: Any) -> Any:
+    """Convert a policy value to the column's Python type (the policy writes dates as ISO text)."""
+    if isinstance(value, str) and isinstance(column.type, Date):
+        return dt.date.fromisoformat(value)
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    raise UnsupportedFilter(f"cannot compare a column with {type(value).__name__}")
+
+
+def _condition_sql(cond: Condition) -> ColumnElement[bool]:
+    left, right, cmp = cond.left, cond.right, cond.cmp
+    if cmp in ("In", "Nin"):
+        if isinstance(left, Projection) and isinstance(right, list):
+            col = _column(left)
+            values = [_literal(col, v) for v in right]
+            return col.in_(values) if cmp == "In" else col.not_in(values)
+        raise UnsupportedFilter(f"unsupported {cmp} condition")
+    if cmp not in _SQL_OPS:
+        raise UnsupportedFilter(f"unsupported comparison {cmp}")
+    if isinstance(left, Projection) and isinstance(right, Projection):
+        return _SQL_OPS[cmp](_column(left), _column(right))  # type: ignore[no-any-return]
+    if isinstance(right, Projection):  # value <op> column  ==  column <mirror op> value
+        left, right, cmp = right, left, _MIRROR[cmp]
+    if isinstance(left, Projection):
+        col = _column(left)
+        return _SQL_OPS[cmp](col, _literal(col, right))  # type: ignore[no-any-return]
+    # Two constants: oso normally folds these; evaluate here to stay correct.
+    return true() if _SQL_OPS[cmp](left, right) else false()
+
+
+def _side_key(side: Any) -> tuple[Any, ...]:
+    if isinstance(side, Projection):
+        return ("field", side.source.__name__, side.field)
+    if isinstance(side, list):
+        return ("list", tuple(sorted(map(repr, side))))
+    return ("value", repr(side))
+
+
+def _condition_key(cond: Condition) -> tuple[Any, ...]:
+    return (_side_key(cond.left), cond.cmp, _side_key(cond.right))
+
+
+def _sources(cond: Condition) -> set[type]:
+    return {s.source for s in (cond.left, cond.right) if isinstance(s, Projection)}
+
+
+class _Relations:
+    """The relation tree of one filter: for each related type, the edge that reaches it."""
+
+    def __init__(self, flt: DataFilter) -> None:
+        self.root = flt.model
+        self.parent: dict[type, tuple[type, Any]] = {}
+        for rel in flt.relations:
+            spec = flt.types[rel.left].fields[rel.name]
+            self.parent[rel.right] = (rel.left, spec)
+
+    def path(self, typ: type) -> list[type]:
+        """Return the types from the root's child down to `typ`."""
+        path = [typ]
+        seen = {typ}
+        while path[0] is not self.root:
+            if path[0] not in self.parent:
+                raise UnsupportedFilter(f"no relation reaches {path[0].__name__}")
+            left = self.parent[path[0]][0]
+            if left in seen:
+                raise UnsupportedFilter("cyclic relations")
+            seen.add(left)
+            path.insert(0, left)
+        return path[1:]
+
+
+def _branch_sql(
+    conditions: Iterable[Condition], relations: _Relations
+) -> ColumnElement[bool]:
+    root = relations.root
+    on_root: list[ColumnElement[bool]] = []
+    # Conditions grouped by the first related type on their path from the root.
+    by_child: dict[type, list[Condition]] = {}
+    for cond in conditions:
+        related = _sources(cond) - {root}
+        if not related:
+            on_root.append(_condition_sql(cond))
+            continue
+        children = {relations.path(t)[0] for t in related}
+        if len(children) != 1:
+            raise UnsupportedFilter("a condition spans two relations of the root")
+        by_child.setdefault(children.pop(), []).append(cond)
+
+    parts = list(on_root)
+    for child, conds in by_child.items():
+        parts.append(_subquery_condition(root, child, conds, relations))
+    return and_(*parts) if parts else true()
+
+
+def _subquery_condition(
+    root: type, child: type, conds: list[Condition], relations: _Relations
+) -> ColumnElement[bool]:
+    _, spec = relations.parent[child]
+    child_model = MODELS[child]
+    stmt = select(getattr(child_model, spec.other_field)).select_from(child_model)
+    joined = {child}
+    needed = set().union(*(_sources(c) for c in conds)) - {root}
+    for typ in sorted(needed, key=lambda t: len(relations.path(t))):
+        for step in relations.path(typ)[1:]:
+            if step in joined:
+                continue
+            left, step_spec = relations.parent[step]
+            stmt = stmt.join(
+                MODELS[step],
+                getattr(MODELS[left], step_spec.my_field)
+                == getattr(MODELS[step], step_spec.other_field),
+            )
+            joined.add(step)
+    stmt = stmt.where(*(_condition_sql(c) for c in conds))
+    return getattr(MODELS[root], spec.my_field).in_(stmt)  # type: ignore[no-any-return]
+
+
+def filter_clause(flt: DataFilter) -> ColumnElement[bool]:
+    """Return a WHERE clause over the filter's root model that selects exactly the allowed rows."""
+    relations = _Relations(flt)
+    branches: list[frozenset[tuple[Any, ...]]] = []
+    by_key: dict[frozenset[tuple[Any, ...]], list[Condition]] = {}
+    for conj in flt.conditions:
+        unique = {_condition_key(c): c for c in conj}
+        key = frozenset(unique)
+        if key not in by_key:
+            by_key[key] = list(unique.values())
+            branches.append(key)
+    # A branch that asks for more than another branch adds no rows: drop it.
+    minimal = [b for b in branches if not any(o < b for o in branches)]
+    if not minimal:
+        return false()
+    return or_(*(_branch_sql(by_key[b], relations) for b in minimal))
+
+
+def root_model(flt: DataFilter) -> type[models.Base]:
+    return MODELS[flt.model]
