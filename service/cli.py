@@ -40,7 +40,10 @@ def cli() -> None:
 def init_db_command() -> None:
     """Create or migrate the schema of DATABASE_URL to the latest revision (idempotent)."""
     app = _build_app(_DATA_ONLY)
-    _upgrade(app)
+    try:
+        _upgrade(app)
+    finally:
+        _dispose(app)
 
 
 def _upgrade(app: Flask) -> None:
@@ -65,7 +68,10 @@ def import_command(file: Path) -> None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise click.ClickException(f"cannot read {file} as JSON: {exc}") from exc
     app = _build_app(_DATA_ONLY)
-    result = _import(app, data)
+    try:
+        result = _import(app, data)
+    finally:
+        _dispose(app)
     click.echo(f"Imported {file}:")
     for kind, count in _counts(result).items():
         click.echo(f"  {kind}: {count}")
@@ -126,9 +132,7 @@ def serve_command(bind: str, workers: int, threads: int, timeout: int, demo: boo
         counts = _counts(result)
         click.echo("Demo world imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         _print_usage(app, bind)
-    from service.db import dispose_engines
-
-    dispose_engines(app)  # no connection may cross the fork
+    _dispose(app)  # no connection may cross the fork
     options = gunicorn_options(app, bind=bind, workers=workers, threads=threads, timeout=timeout)
     GunicornApp(app, options).run()
 
@@ -214,6 +218,12 @@ def _print_usage(app: Flask, bind: str) -> None:
         f"    {curl('du-5', 'd-2')}\n"
     )
     sys.stdout.flush()
+
+
+def _dispose(app: Flask) -> None:
+    from service.db import dispose_engines
+
+    dispose_engines(app)
 
 
 def _safe_url(app: Flask) -> str:
