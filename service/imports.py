@@ -44,7 +44,7 @@ KINDS = (
 )
 
 
-class ImportError_(ValueError):  # noqa: N801 - not the builtin
+class ImportError_(ValueError):
     """A world that cannot be imported; `details` names the offending records and fields."""
 
     def __init__(self, message: str, details: dict[str, Any]) -> None:
@@ -52,7 +52,7 @@ class ImportError_(ValueError):  # noqa: N801 - not the builtin
         self.details = details
 
 
-def Id(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field type
+def Id(**kwargs: Any) -> fields.String:
     return fields.String(
         validate=validate.Regexp(ID_PATTERN, error="must be 1-64 characters of A-Za-z0-9._:-"),
         **kwargs,
@@ -169,7 +169,7 @@ def _existing(session: Session, model: type[models.Base], ids: Sequence[str]) ->
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         for obj in session.scalars(select(model).where(pk.in_(chunk))):
-            found[obj.id] = obj
+            found[obj.id] = obj  # type: ignore[attr-defined]
     return found
 
 
@@ -261,7 +261,9 @@ class _World:
             for aid in r["administrations"]:
                 if self.domain_of_administration(aid) != r["domain_id"]:
                     self.fail(
-                        "domain_users", i, "administrations",
+                        "domain_users",
+                        i,
+                        "administrations",
                         f"'{aid}' is not an administration of domain '{r['domain_id']}'",
                     )
             if r["is_owner"]:
@@ -310,12 +312,11 @@ class _World:
         for domain_id, uid in rows:
             if uid != owners[domain_id] and incoming.get(uid, {}).get("is_owner", True):
                 index = next(
-                    i for i, r in enumerate(self.world["domain_users"])
+                    i
+                    for i, r in enumerate(self.world["domain_users"])
                     if r["id"] == owners[domain_id]
                 )
-                self.fail(
-                    "domain_users", index, "is_owner", f"domain already has owner '{uid}'"
-                )
+                self.fail("domain_users", index, "is_owner", f"domain already has owner '{uid}'")
 
 
 def _assign(obj: Any, values: dict[str, Any]) -> None:

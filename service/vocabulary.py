@@ -31,6 +31,7 @@ class Action(StrEnum):
     AUTHORIZE_BO_ACCESS = "authorize_bo_access"
     CHANGE_PLAN = "change_plan"
     CHANGE_ROLE = "change_role"
+    CONVERT_GUESTS = "convert_guests"
     CREATE_DOMAIN = "create_domain"
     CREATE_GUEST = "create_guest"
     CREATE_USER = "create_user"
@@ -56,16 +57,36 @@ class Action(StrEnum):
 # Which actions exist on which resource type (domain.md section 2).
 ACTIONS_BY_RESOURCE: dict[ResourceType, frozenset[Action]] = {
     ResourceType.PORTAL: frozenset(
-        {Action.VIEW, Action.LIST_USERS, Action.CREATE_USER, Action.CREATE_GUEST,
-         Action.CREATE_DOMAIN}
+        {
+            Action.VIEW,
+            Action.LIST_USERS,
+            Action.CREATE_USER,
+            Action.CREATE_GUEST,
+            Action.CREATE_DOMAIN,
+            Action.CONVERT_GUESTS,
+        }
     ),
     ResourceType.PORTAL_USER: frozenset({Action.DELETE, Action.CHANGE_ROLE}),
     ResourceType.DOMAIN: frozenset(
-        {Action.OPEN, Action.PROCESS, Action.DATA_ENTRY, Action.VIEW_SETTINGS,
-         Action.MANAGE_SETTINGS, Action.ASSIGN_STAFF, Action.AUTHORIZE_BO_ACCESS,
-         Action.REVOKE_BO_ACCESS, Action.MANAGE_USERS, Action.ADD_EXTRA_USER,
-         Action.GRANT_BACKOFFICE, Action.CHANGE_PLAN, Action.VIEW_SUBSCRIPTION,
-         Action.USE_SALES, Action.USE_PURCHASE, Action.USE_HRM, Action.USE_FINANCE}
+        {
+            Action.OPEN,
+            Action.PROCESS,
+            Action.DATA_ENTRY,
+            Action.VIEW_SETTINGS,
+            Action.MANAGE_SETTINGS,
+            Action.ASSIGN_STAFF,
+            Action.AUTHORIZE_BO_ACCESS,
+            Action.REVOKE_BO_ACCESS,
+            Action.MANAGE_USERS,
+            Action.ADD_EXTRA_USER,
+            Action.GRANT_BACKOFFICE,
+            Action.CHANGE_PLAN,
+            Action.VIEW_SUBSCRIPTION,
+            Action.USE_SALES,
+            Action.USE_PURCHASE,
+            Action.USE_HRM,
+            Action.USE_FINANCE,
+        }
     ),
     ResourceType.ADMINISTRATION: frozenset({Action.ACCESS}),
     ResourceType.DOMAIN_USER: frozenset({Action.DELETE, Action.GRANT_ROLE}),

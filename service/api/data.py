@@ -32,7 +32,7 @@ def import_(*_: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "Send the world as a JSON object.")
     try:
-        result = import_world(db.session, data)
+        result = import_world(db.session(), data)
         db.session.commit()
     except ImportError_ as exc:
         db.session.rollback()

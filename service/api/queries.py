@@ -36,7 +36,7 @@ def authorizer() -> Authorizer:
     found = current_app.extensions.get("authz")
     if found is None:
         raise ApiError(503, "policy_not_loaded", "The policy is not loaded; check /readyz.")
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _at(body: dict[str, Any]) -> dt.datetime:
@@ -63,7 +63,7 @@ def _decision_id() -> str:
 def authorize(body: dict[str, Any]) -> dict[str, Any]:
     """Decide whether an actor may take an action on a resource, with the reasons of a deny."""
     az = authorizer()
-    decision = az.authorize_many(db.session, [_check(body)])[0]
+    decision = az.authorize_many(db.session(), [_check(body)])[0]
     return {
         "allowed": decision.allowed,
         "reasons": list(decision.reasons),
@@ -79,7 +79,7 @@ def authorize(body: dict[str, Any]) -> dict[str, Any]:
 def authorize_batch(body: dict[str, Any]) -> dict[str, Any]:
     """Decide 1 to 1000 checks; the results come in request order."""
     az = authorizer()
-    decisions = az.authorize_many(db.session, [_check(c) for c in body["checks"]])
+    decisions = az.authorize_many(db.session(), [_check(c) for c in body["checks"]])
     return {
         "results": [
             {"allowed": d.allowed, "reasons": list(d.reasons), "decision_id": _decision_id()}
@@ -107,7 +107,7 @@ def list_resources(body: dict[str, Any]) -> dict[str, Any]:
     az = authorizer()
     try:
         ids, cursor = az.list_resources(
-            db.session,
+            db.session(),
             _ref(body["actor"]),
             body["action"],
             body["resource_type"],
@@ -129,7 +129,7 @@ def list_actors(body: dict[str, Any]) -> dict[str, Any]:
     az = authorizer()
     try:
         actors, cursor = az.list_actors(
-            db.session,
+            db.session(),
             body["action"],
             _ref(body["resource"]),
             body["actor_type"],
@@ -153,5 +153,5 @@ def list_actors(body: dict[str, Any]) -> dict[str, Any]:
 def actions(body: dict[str, Any]) -> dict[str, Any]:
     """List the actions the actor may take on the resource, sorted."""
     az = authorizer()
-    found = az.actions(db.session, _ref(body["actor"]), _ref(body["resource"]), _at(body))
+    found = az.actions(db.session(), _ref(body["actor"]), _ref(body["resource"]), _at(body))
     return {"actions": found, "policy_version": az.policy_version}

@@ -41,8 +41,6 @@ class Context(Schema):
     at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
-
-
 class AuthorizeRequest(_Strict):
     actor = fields.Nested(ActorRef, required=True)
     action = fields.String(required=True, validate=_one_of(Action))
@@ -74,8 +72,6 @@ class BatchResult(Schema):
 class BatchResponse(Schema):
     results = fields.List(fields.Nested(BatchResult), required=True)
     policy_version = fields.String(required=True)
-
-
 
 
 class ListResourcesRequest(_Strict):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import facts, loader, sql_filter
@@ -102,28 +102,20 @@ class Authorizer:
 
     def authorize_many(self, session: Session, checks: Sequence[Check]) -> list[Decision]:
         """Decide every check, loading each distinct object once."""
-        objects = self._load_refs(
-            session, [c.actor for c in checks] + [c.resource for c in checks]
-        )
+        objects = self._load_refs(session, [c.actor for c in checks] + [c.resource for c in checks])
         engine = self._engine
         decisions = []
         for check in checks:
             actor = objects.get(check.actor) or facts.Unknown("actor", *check.actor)
             resource = objects.get(check.resource) or facts.Unknown("resource", *check.resource)
-            decisions.append(
-                engine.decide(actor, check.action, resource, policy_context(check.at))
-            )
+            decisions.append(engine.decide(actor, check.action, resource, policy_context(check.at)))
         return decisions
 
-    def actions(
-        self, session: Session, actor: Ref, resource: Ref, at: dt.datetime
-    ) -> list[str]:
+    def actions(self, session: Session, actor: Ref, resource: Ref, at: dt.datetime) -> list[str]:
         objects = self._load_refs(session, [actor, resource])
         if actor not in objects or resource not in objects:
             return []
-        found = self._engine.allowed_actions(
-            objects[actor], objects[resource], policy_context(at)
-        )
+        found = self._engine.allowed_actions(objects[actor], objects[resource], policy_context(at))
         return sorted(found)
 
     def _load_refs(self, session: Session, refs: Iterable[Ref]) -> dict[Ref, Any]:
@@ -135,6 +127,27 @@ class Authorizer:
             for oid, obj in loader.load(session, type_name, ids).items():
                 objects[Ref(type_name, oid)] = obj
         return objects
+
+    # -- billing questions the policy answers -------------------------------------------
+    def plan_in_force(self, session: Session, domain_id: str, at: dt.datetime) -> str | None:
+        found = loader.load(session, "Domain", [domain_id])
+        if domain_id not in found:
+            return None
+        return self._engine.plan_in_force(found[domain_id], policy_context(at))
+
+    def bo_eligible(self, session: Session, domain_id: str, at: dt.datetime) -> bool:
+        """Tell whether the domain's plan in force at `at` includes Back Office Access."""
+        found = loader.load(session, "Domain", [domain_id])
+        return domain_id in found and self._engine.bo_eligible(found[domain_id], policy_context(at))
+
+    def seat_holders(self, session: Session, domain_id: str, at: dt.datetime) -> int:
+        """Count the domain users the policy names `seat_holder` (effective Back Office Access)."""
+        found = loader.load(session, "Domain", [domain_id])
+        if domain_id not in found:
+            return 0
+        flt = self._engine.seat_holder_filter(found[domain_id], policy_context(at))
+        stmt = select(func.count()).select_from(sql_filter.root_model(flt))
+        return int(session.scalar(stmt.where(sql_filter.filter_clause(flt))) or 0)
 
     # -- lists ---------------------------------------------------------------------------
     def list_resources(
@@ -207,13 +220,11 @@ __all__ = [
     "Decision",
     "InvalidCursor",
     "Ref",
-    "business_date",
     "build_authorizer",
+    "business_date",
     "policy_context",
 ]
 
 
 def build_authorizer(policy_paths: Sequence[str | Path]) -> Authorizer:
     return Authorizer(policy_paths)
-
-

@@ -1,4 +1,4 @@
-"""The one place that talks to oso: load the policy, check, find deny reasons, build data filters."""
+"""The one place that talks to oso: load the policy, check, give reasons, build data filters."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class PolicyEngine:
     def __init__(self, paths: Sequence[str | Path]) -> None:
         self.paths = [Path(p) for p in paths]
         self.version = policy_version(self.paths)
-        files = [str(p) for p in self.paths]
+        files: list[str | Path] = [str(p) for p in self.paths]
         # Two instances of the same policy. oso resolves a field declared as a `Relation` through
         # the data-filtering adapter, even in a check; checks instead read the relations already
         # loaded into the facts, so the checking instance is registered without field types.
@@ -93,7 +93,10 @@ class PolicyEngine:
         for actor_name, actor_cls in facts.ACTOR_TYPES.items():
             for resource_name, resource_cls in facts.RESOURCE_TYPES.items():
                 for result in self._oso.query_rule(
-                    "concerns", facts.blank(actor_cls), Variable("action"), facts.blank(resource_cls)
+                    "concerns",
+                    facts.blank(actor_cls),
+                    Variable("action"),
+                    facts.blank(resource_cls),
                 ):
                     action = result["bindings"]["action"]
                     if isinstance(action, str):
@@ -106,21 +109,34 @@ class PolicyEngine:
     ) -> DataFilter:
         """Build the filter of the `resource_type` rows `actor` may `action`."""
         var = Variable("resource")
-        return self._filter([actor, action, var, ctx], "resource", resource_type)
+        return self._filter("allow", [actor, action, var, ctx], "resource", resource_type)
 
     def actor_filter(
         self, actor_type: str, action: str, resource: Any, ctx: dict[str, Any]
     ) -> DataFilter:
         """Build the filter of the `actor_type` rows that may `action` on `resource`."""
         var = Variable("actor")
-        return self._filter([var, action, resource, ctx], "actor", actor_type)
+        return self._filter("allow", [var, action, resource, ctx], "actor", actor_type)
 
-    def _filter(self, args: list[Any], var_name: str, class_name: str) -> DataFilter:
+    def seat_holder_filter(self, domain: Any, ctx: dict[str, Any]) -> DataFilter:
+        """Build the filter of the domain users who hold a billed Back Office seat."""
+        var = Variable("user")
+        return self._filter("seat_holder", [var, domain, ctx], "user", "DomainUser")
+
+    def bo_eligible(self, domain: Any, ctx: dict[str, Any]) -> bool:
+        return self._oso.query_rule_once("bo_eligible", domain, ctx)
+
+    def plan_in_force(self, domain: Any, ctx: dict[str, Any]) -> str | None:
+        for result in self._oso.query_rule("plan_in_force", domain, ctx, Variable("plan")):
+            return str(result["bindings"]["plan"])
+        return None
+
+    def _filter(self, rule: str, args: list[Any], var_name: str, class_name: str) -> DataFilter:
         oso = self._filtering
         constraint = TypeConstraint(Variable(var_name), class_name)
         with _relations_of([a for a in args if not isinstance(a, (Variable, str, dict))]):
             query = oso.query_rule(
-                "allow", *args, bindings={var_name: constraint}, accept_expression=True
+                rule, *args, bindings={var_name: constraint}, accept_expression=True
             )
             results = [
                 {"bindings": {k: oso.host.to_polar(v)}}
@@ -187,7 +203,7 @@ class _PreloadedRelations(DataAdapter):
             raise ValueError(f"relation {query!r} was not loaded") from exc
 
 
-def _build(files: list[str], *, with_fields: bool) -> Oso:
+def _build(files: list[str | Path], *, with_fields: bool) -> Oso:
     oso = Oso()
     for cls, fields in facts.FIELDS.items():
         oso.register_class(cls, name=cls.__name__, fields=fields if with_fields else None)

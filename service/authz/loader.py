@@ -58,8 +58,14 @@ def _domain_from_row(row: Any, cache: dict[str, facts.Domain]) -> facts.Domain:
     domain = cache.get(did)
     if domain is None:
         domain = cache[did] = facts.Domain(
-            did, portal_id, plan, pricing, bool(shielded), bool(authorized),
-            pending, _iso(pending_from),
+            did,
+            portal_id,
+            plan,
+            pricing,
+            bool(shielded),
+            bool(authorized),
+            pending,
+            _iso(pending_from),
         )
     if user is not None:
         domain.staff.append({"user_id": user, "function": fn})
@@ -80,9 +86,7 @@ def load_domains(session: Session, ids: Collection[str]) -> dict[str, facts.Doma
     return found
 
 
-def load_administrations(
-    session: Session, ids: Collection[str]
-) -> dict[str, facts.Administration]:
+def load_administrations(session: Session, ids: Collection[str]) -> dict[str, facts.Administration]:
     a, d, s = models.Administration, models.Domain, models.StaffAssignment
     rows = session.execute(
         select(a.id, *_domain_columns())
@@ -104,9 +108,7 @@ def load_administrations(
 def load_domain_users(session: Session, ids: Collection[str]) -> dict[str, facts.DomainUser]:
     u, r, a = models.DomainUser, models.DomainUserRole, models.DomainUserAdministration
     rows = session.execute(
-        select(
-            u.id, u.domain_id, u.is_owner, u.all_administrations, r.role, a.administration_id
-        )
+        select(u.id, u.domain_id, u.is_owner, u.all_administrations, r.role, a.administration_id)
         .select_from(u)
         .outerjoin(r, r.user_id == u.id)
         .outerjoin(a, a.user_id == u.id)
@@ -124,7 +126,7 @@ def load_domain_users(session: Session, ids: Collection[str]) -> dict[str, facts
     return found
 
 
-LOADERS = {
+LOADERS: dict[str, Any] = {
     "Portal": load_portals,
     "PortalUser": load_portal_users,
     "Domain": load_domains,
@@ -137,4 +139,5 @@ def load(session: Session, type_name: str, ids: Collection[str]) -> dict[str, An
     """Load facts of `type_name` for `ids`; ids not found are absent from the answer."""
     if not ids:
         return {}
-    return LOADERS[type_name](session, ids)  # type: ignore[operator]
+    loaded: dict[str, Any] = LOADERS[type_name](session, ids)
+    return loaded

@@ -59,7 +59,7 @@ def _column(projection: Projection) -> InstrumentedAttribute[Any]:
     model = MODELS[projection.source]
     if projection.field is None:
         return model.__mapper__.primary_key[0]  # type: ignore[return-value]
-    return getattr(model, projection.field)  # type: ignore[no-any-return]
+    return getattr(model, projection.field)
 
 
 def _literal(column: InstrumentedAttribute[Any], value: Any) -> Any:
@@ -82,12 +82,12 @@ def _condition_sql(cond: Condition) -> ColumnElement[bool]:
     if cmp not in _SQL_OPS:
         raise UnsupportedFilter(f"unsupported comparison {cmp}")
     if isinstance(left, Projection) and isinstance(right, Projection):
-        return _SQL_OPS[cmp](_column(left), _column(right))  # type: ignore[no-any-return]
+        return _SQL_OPS[cmp](_column(left), _column(right))
     if isinstance(right, Projection):  # value <op> column  ==  column <mirror op> value
         left, right, cmp = right, left, _MIRROR[cmp]
     if isinstance(left, Projection):
         col = _column(left)
-        return _SQL_OPS[cmp](col, _literal(col, right))  # type: ignore[no-any-return]
+        return _SQL_OPS[cmp](col, _literal(col, right))
     # Two constants: oso normally folds these; evaluate here to stay correct.
     return true() if _SQL_OPS[cmp](left, right) else false()
 
@@ -133,9 +133,7 @@ class _Relations:
         return path[1:]
 
 
-def _branch_sql(
-    conditions: Iterable[Condition], relations: _Relations
-) -> ColumnElement[bool]:
+def _branch_sql(conditions: Iterable[Condition], relations: _Relations) -> ColumnElement[bool]:
     root = relations.root
     on_root: list[ColumnElement[bool]] = []
     # Conditions grouped by the first related type on their path from the root.
@@ -176,7 +174,7 @@ def _subquery_condition(
             )
             joined.add(step)
     stmt = stmt.where(*(_condition_sql(c) for c in conds))
-    return getattr(MODELS[root], spec.my_field).in_(stmt)  # type: ignore[no-any-return]
+    return getattr(MODELS[root], spec.my_field).in_(stmt)
 
 
 def filter_clause(flt: DataFilter) -> ColumnElement[bool]:

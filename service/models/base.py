@@ -45,7 +45,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-def Id() -> String:  # noqa: N802 - reads like a column type
+def Id() -> String:
     return String(ID_LENGTH)
 
 

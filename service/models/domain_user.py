@@ -9,7 +9,7 @@ from .base import Base, Id
 
 
 class DomainUser(Base):
-    """A user of one domain; `all_administrations` is true when no administration list limits them."""
+    """A user of one domain; `all_administrations` is true when no list limits them."""
 
     __tablename__ = "domain_users"
     __table_args__ = (Index("ix_domain_users_domain_id_id", "domain_id", "id"),)
