@@ -23,6 +23,7 @@
 # The two questions this policy answers (oso's own three-argument `allow` gains the context).
 type allow(actor, action, resource, ctx);
 type deny_reason(actor, action, resource, ctx, reason);
+type seat_holder(user, domain, ctx);
 
 
 # ============================================================================ the vocabulary
@@ -30,7 +31,8 @@ type deny_reason(actor, action, resource, ctx, reason);
 # is denied with `action_not_applicable`.
 
 concerns(_: PortalUser, action, _: Portal) if
-    action in ["view", "list_users", "create_user", "create_guest", "create_domain"];
+    action in ["view", "list_users", "create_user", "create_guest", "create_domain",
+               "convert_guests"];
 concerns(_: PortalUser, action, _: PortalUser) if
     action in ["delete", "change_role"];
 concerns(_: PortalUser, action, _: Domain) if
@@ -239,6 +241,10 @@ deny_reason(user: PortalUser, "list_users", portal: Portal, _ctx, "role_missing"
 allow(user: PortalUser, "create_user", portal: Portal, _ctx) if
     portal_administrator(user, portal.id);
 
+# Only the portal administrator converts the portal's legacy guests (domain.md section 4).
+allow(user: PortalUser, "convert_guests", portal: Portal, _ctx) if
+    portal_administrator(user, portal.id);
+
 # A portal guest could be created only before 2021-09-01, Europe/Brussels (R8, R9).
 allow(user: PortalUser, "create_guest", portal: Portal, ctx) if
     portal_administrator(user, portal.id) and
@@ -271,7 +277,8 @@ deny_reason(user: PortalUser, action, resource, _ctx, "not_portal_administrator"
     acting_in(user, action, resource) and
     user.role != "PortalAdministrator";
 
-administrator_only(action, _: Portal) if action in ["create_user", "create_guest"];
+administrator_only(action, _: Portal) if
+    action in ["create_user", "create_guest", "convert_guests"];
 administrator_only(action, _: PortalUser) if action in ["delete", "change_role"];
 administrator_only(action, _: Domain) if
     action in ["manage_settings", "assign_staff", "authorize_bo_access", "revoke_bo_access"];
@@ -505,3 +512,11 @@ deny_reason(user: DomainUser, action, target: DomainUser, _ctx, "not_management"
     action in ["delete", "grant_role"] and
     acting_in(user, action, target) and
     not holds(user, "Management");
+
+
+# ============================================================================ billing
+# A Back Office seat is counted for each user with effective Back Office Access (R6): a dormant
+# Backoffice role costs nothing (Decision, domain.md section 2). The pricing module bills
+# max(0, holders - 1) of them; it takes the count from this rule.
+seat_holder(user: DomainUser, domain: Domain, ctx) if
+    effective_bo_access(user, domain, ctx);

@@ -1,4 +1,4 @@
-"""The data revision: bumped in the same transaction as every write, so caches keyed by it never go stale."""
+"""The data revision: bumped in the transaction of every write, so caches keyed by it stay fresh."""
 
 from __future__ import annotations
 

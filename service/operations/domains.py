@@ -1,0 +1,189 @@
+"""Governed operations on a domain: staff functions, shielding, Back Office Access, plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service import models, pricing
+from service.authz import Ref
+from service.vocabulary import Plan
+
+from . import states
+from .base import (
+    NotFound,
+    Operation,
+    OperationContext,
+    Result,
+    invalid,
+    run,
+)
+
+# Plans from the smallest up: moving up is an upgrade (now), down a downgrade (1st of next month).
+PLAN_ORDER = [Plan.TRIAL, Plan.MINIMAL, Plan.SMALL, Plan.MEDIUM, Plan.LARGE, Plan.UNLIMITED]
+
+
+def load_domain(ctx: OperationContext, domain_id: str) -> models.Domain:
+    domain = ctx.session.get(models.Domain, domain_id)
+    if domain is None:
+        raise NotFound(f"No domain {domain_id!r}.")
+    return domain
+
+
+def _snapshot(ctx: OperationContext, domain: models.Domain) -> dict[str, Any]:
+    return {"domain": states.domain(domain), "staff": states.staff(ctx.session, domain.id)}
+
+
+def assign_staff(ctx: OperationContext, domain_id: str, function: str, user_id: str) -> Result:
+    """Give a staff function on the domain to an employee of its portal (one holder each, D8)."""
+
+    def prepare() -> Operation:
+        domain = load_domain(ctx, domain_id)
+        user = ctx.session.get(models.PortalUser, user_id)
+        if user is None:
+            raise invalid("user_id", f"no portal user {user_id!r}")
+        if user.portal_id != domain.portal_id:
+            raise invalid("user_id", "the user belongs to another portal")
+        before = _snapshot(ctx, domain)
+
+        def apply() -> dict[str, Any]:
+            slot = ctx.session.get(models.StaffAssignment, (domain_id, function))
+            if slot is None:
+                ctx.session.add(
+                    models.StaffAssignment(domain_id=domain_id, function=function, user_id=user_id)
+                )
+            else:
+                slot.user_id = user_id
+            ctx.session.flush()
+            return _snapshot(ctx, domain)
+
+        return Operation(
+            "assign_staff",
+            Ref("Domain", domain_id),
+            [("assign_staff", Ref("Domain", domain_id))],
+            apply,
+            portal_id=domain.portal_id,
+            before=lambda: before,
+        )
+
+    return run(ctx, prepare)
+
+
+def remove_staff(ctx: OperationContext, domain_id: str, function: str) -> Result:
+    """Take a staff function off the domain."""
+
+    def prepare() -> Operation:
+        domain = load_domain(ctx, domain_id)
+        slot = ctx.session.get(models.StaffAssignment, (domain_id, function))
+        if slot is None:
+            raise NotFound(f"Domain {domain_id!r} has no {function}.")
+        before = _snapshot(ctx, domain)
+
+        def apply() -> dict[str, Any]:
+            ctx.session.delete(slot)
+            ctx.session.flush()
+            return _snapshot(ctx, domain)
+
+        return Operation(
+            "remove_staff",
+            Ref("Domain", domain_id),
+            [("assign_staff", Ref("Domain", domain_id))],
+            apply,
+            portal_id=domain.portal_id,
+            before=lambda: before,
+        )
+
+    return run(ctx, prepare)
+
+
+def set_shielded(ctx: OperationContext, domain_id: str, shielded: bool) -> Result:
+    """Shield the domain (only staff assigned to it reach it, D7), or lift the shield."""
+
+    def prepare() -> Operation:
+        domain = load_domain(ctx, domain_id)
+        before = states.domain(domain)
+
+        def apply() -> dict[str, Any]:
+            domain.shielded = shielded
+            return {"domain": states.domain(domain)}
+
+        return Operation(
+            "set_shielded",
+            Ref("Domain", domain_id),
+            [("manage_settings", Ref("Domain", domain_id))],
+            apply,
+            portal_id=domain.portal_id,
+            before=lambda: {"domain": before},
+        )
+
+    return run(ctx, prepare)
+
+
+def set_bo_access(ctx: OperationContext, domain_id: str, authorized: bool) -> Result:
+    """Authorize Back Office Access for the domain (R13), or revoke it (its roles go dormant)."""
+
+    def prepare() -> Operation:
+        domain = load_domain(ctx, domain_id)
+        before = states.domain(domain)
+        action = "authorize_bo_access" if authorized else "revoke_bo_access"
+
+        def apply() -> dict[str, Any]:
+            domain.bo_access_authorized = authorized
+            return {"domain": states.domain(domain)}
+
+        return Operation(
+            action,
+            Ref("Domain", domain_id),
+            [(action, Ref("Domain", domain_id))],
+            apply,
+            portal_id=domain.portal_id,
+            domain_id=domain_id,
+            before=lambda: {"domain": before},
+        )
+
+    return run(ctx, prepare)
+
+
+def change_plan(ctx: OperationContext, domain_id: str, plan: str) -> Result:
+    """Change the plan: an upgrade takes effect now, a downgrade on the 1st of next month (D10)."""
+
+    def prepare() -> Operation:
+        domain = load_domain(ctx, domain_id)
+        before = states.domain(domain)
+        in_force = ctx.authz.plan_in_force(ctx.session, domain_id, ctx.now) or domain.plan
+        today = ctx.today
+
+        def apply() -> dict[str, Any]:
+            # A downgrade whose date has come is the plan now.
+            domain.plan = in_force
+            domain.pending_plan = None
+            domain.pending_plan_from = None
+            if PLAN_ORDER.index(Plan(plan)) < PLAN_ORDER.index(Plan(in_force)):
+                effective_on = pricing.first_of_next_month(today)
+                domain.pending_plan = plan
+                domain.pending_plan_from = effective_on
+            else:
+                effective_on = today
+                domain.plan = plan
+            ctx.session.flush()
+            _start_guest_discount(ctx, domain)
+            return {"domain": states.domain(domain), "effective_on": effective_on.isoformat()}
+
+        return Operation(
+            "change_plan",
+            Ref("Domain", domain_id),
+            [("change_plan", Ref("Domain", domain_id))],
+            apply,
+            portal_id=domain.portal_id,
+            domain_id=domain_id,
+            before=lambda: {"domain": before},
+        )
+
+    return run(ctx, prepare)
+
+
+def _start_guest_discount(ctx: OperationContext, domain: models.Domain) -> None:
+    """A converted guest's discount runs from the day the domain first has an eligible plan (R5)."""
+    if domain.guest_discount_percent is None or domain.guest_discount_starts_on is not None:
+        return
+    if ctx.authz.bo_eligible(ctx.session, domain.id, ctx.now):
+        domain.guest_discount_starts_on = ctx.today
