@@ -56,14 +56,18 @@ def require_json_object_body() -> None:
         raise ApiError(400, "invalid_json", "The body is not UTF-8 encoded JSON.") from None
     except RecursionError:
         raise ApiError(400, "invalid_json", "The body nests too deeply.") from None
-    except _NotJson as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,
             "invalid_json",
             f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
             {"line": exc.lineno, "column": exc.colno},
+        ) from None
+    except _NotJson as exc:
+        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+    except ValueError:  # e.g. an integer of more than 4300 digits
+        raise ApiError(
+            400, "invalid_json", "The body is not valid JSON: a value is too large."
         ) from None
     if not isinstance(parsed, dict):
         raise ApiError(

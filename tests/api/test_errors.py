@@ -54,7 +54,15 @@ def test_body_of_exactly_one_mebibyte_is_not_413(probe_client, check_headers):
 
 @pytest.mark.parametrize(
     "body",
-    ['{"actor": ', "not json", '{"a": NaN}', b"\xff\xfe\xfa", "[" * 100_000 + "]" * 100_000],
+    [
+        '{"actor": ',
+        "not json",
+        '{"a": NaN}',
+        '{"a": -Infinity}',
+        b"\xff\xfe\xfa",
+        "[" * 100_000 + "]" * 100_000,
+        '{"a": ' + "1" * 5000 + "}",
+    ],
 )
 def test_malformed_json_is_400_invalid_json(probe_client, check_headers, body):
     response = probe_client.post(
