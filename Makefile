@@ -28,10 +28,12 @@ fmt: ## format and autofix (ruff format, ruff check --fix)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lint: ## check: ruff, ruff format --check, mypy
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+lint: ## check: ruff, ruff format --check, mypy (all three run; fails if any fails)
+	@status=0; \
+	$(BIN)/ruff check . || status=$$?; \
+	$(BIN)/ruff format --check . || status=$$?; \
+	$(BIN)/mypy || status=$$?; \
+	exit $$status
 
 test: ## run the tests on SQLite, then on PostgreSQL; fails if either fails
 	@status=0; \
