@@ -65,6 +65,13 @@ def upgrade_schema(app: Flask, revision: str = "head") -> None:
         log.info("Schema at %s on %s", revision, engine.url.render_as_string(hide_password=True))
 
 
+def head_revision() -> str | None:
+    """Return the newest revision in migrations/."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def current_revision(app: Flask) -> str | None:
     """Return the schema's Alembic revision, or None for an empty database."""
     from alembic.runtime.migration import MigrationContext
