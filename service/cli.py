@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -124,7 +127,9 @@ def serve_command(bind: str, workers: int, threads: int, timeout: int, demo: boo
     """Serve the API with gunicorn; the app and its policy engine are built once, before forking."""
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers must pool their metrics for /metrics to report the whole server.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="yuki-authz-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="yuki-authz-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        atexit.register(_remove_in_process, metrics_dir, os.getpid())
     app = _build_app()
     if demo:
         _upgrade(app)
@@ -135,6 +140,12 @@ def serve_command(bind: str, workers: int, threads: int, timeout: int, demo: boo
     _dispose(app)  # no connection may cross the fork
     options = gunicorn_options(app, bind=bind, workers=workers, threads=threads, timeout=timeout)
     GunicornApp(app, options).run()
+
+
+def _remove_in_process(path: str, pid: int) -> None:
+    """Remove `path` when process `pid` (the master, not a forked worker) exits."""
+    if os.getpid() == pid:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def gunicorn_options(
@@ -234,4 +245,9 @@ def _safe_url(app: Flask) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the `yuki-authz` command line."""
+    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else logging.WARNING,
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
     cli.main(args=argv, prog_name="yuki-authz")
