@@ -1,0 +1,387 @@
+"""`python -m bench`: generate the worlds, measure, and write the report (bench/README.md).
+
+python -m bench                      # full run, SQLite and PostgreSQL (~10-15 min on 2 cores)
+python -m bench --quick              # smoke run (< 2 min), report in bench/out/
+python -m bench --db sqlite --domains 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import secrets
+import shlex
+import sqlite3
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from . import report, workload
+from . import world as worlds
+from .http import Scenario, Server, load_test, wrk_available
+from .world import OUT
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+FULL = {
+    "bodies": 4000,
+    "checks": 2000,
+    "list_repeats": 30,
+    "scaling_blocks": 6,
+    "scaling_per_block": 100,
+    "profile_checks": 300,
+    "http": {"warmup": 3, "seconds": 10, "rounds": 3},
+}
+QUICK = {
+    "bodies": 1000,
+    "checks": 200,
+    "list_repeats": 5,
+    "scaling_blocks": 2,
+    "scaling_per_block": 50,
+    "profile_checks": 50,
+    "http": {"warmup": 1, "seconds": 2, "rounds": 1},
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    p.add_argument(
+        "--domains",
+        type=int,
+        default=None,
+        help="domains in the big world (default 100000; 3000 with --quick)",
+    )
+    p.add_argument(
+        "--small-domains",
+        type=int,
+        default=None,
+        help="domains in the world the scaling ratio compares with (default 1000; "
+        "300 with --quick)",
+    )
+    p.add_argument("--quick", action="store_true", help="small world, short runs: a smoke check")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report path (default bench/README.md; bench/out/README-quick.md with "
+        "--quick); the plot throughput.png is written beside it",
+    )
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (default 1)")
+    p.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
+    p.add_argument("--seconds", type=float, default=None, help="wrk seconds per route and round")
+    p.add_argument("--no-http", action="store_true", help="skip the HTTP measurements")
+    p.add_argument("--keep-db", action="store_true", help="keep the bench databases at the end")
+    p.add_argument("--seed", type=int, default=20_220_201)
+    args = p.parse_args(argv)
+    if args.domains is None:
+        args.domains = 3000 if args.quick else 100_000
+    if args.small_domains is None:
+        args.small_domains = 300 if args.quick else 1000
+    if args.out is None:
+        args.out = OUT / "README-quick.md" if args.quick else HERE / "README.md"
+    return args
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = next(
+        int(ln.split()[1])
+        for ln in Path("/proc/meminfo").read_text().splitlines()
+        if ln.startswith("MemTotal")
+    )
+    versions = {"Python": platform.python_version(), "SQLite": sqlite3.sqlite_version}
+    for pkg in ("oso", "SQLAlchemy", "Flask", "gunicorn", "psycopg"):
+        try:
+            versions[pkg] = version(pkg)
+        except Exception:
+            versions[pkg] = "?"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gb": mem_kb / 2**20,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "versions": versions,
+    }
+
+
+def _postgres_version() -> str | None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(worlds.PG_ADMIN_URL)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SHOW server_version")).scalar())
+    except Exception:
+        return None
+    finally:
+        engine.dispose()
+
+
+def _wrk_version() -> str | None:
+    if not wrk_available():
+        return None
+    out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).split()[1] if (out.stdout or out.stderr) else "?"
+
+
+def _git() -> str:
+    def run(*a: str) -> str:
+        return subprocess.run(
+            ["git", *a], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    head = run("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = run("status", "--porcelain", "--untracked-files=no", "--", "service", "policies")
+    return head + (" (with uncommitted changes under service/ or policies/)" if dirty else "")
+
+
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _write_lines(path: Path, bodies: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies))
+    return path
+
+
+def run_http(
+    kind: str,
+    url: str,
+    bodies_file: Path,
+    list_body: dict[str, Any],
+    args: argparse.Namespace,
+    plan: dict[str, Any],
+) -> dict[str, Any]:
+    list_file = _write_lines(OUT / f"list-body-{kind}.jsonl", [list_body])
+    scenarios = [
+        Scenario("healthz", "GET", "/healthz"),
+        Scenario("authorize", "POST", "/v1/authorize", bodies_file),
+        Scenario("list-resources", "POST", "/v1/list-resources", list_file),
+    ]
+    token = secrets.token_urlsafe(24)
+    wrk_threads = 1
+    with Server(url, token, args.workers, args.threads, OUT / f"server-{kind}.log") as server:
+        # One real answer per route before loading it: a 401 or 400 must not pass for speed.
+        samples = {}
+        for sc in scenarios:
+            body = sc.bodies_file.read_bytes().splitlines()[0] if sc.bodies_file else None
+            status, answer = server.request(sc.method, sc.path, body)
+            if status != 200:
+                raise RuntimeError(f"{sc.path} answered {status}: {answer!r}")
+            samples[sc.name] = answer
+        for sc in scenarios:
+            load_test(server, sc, plan["warmup"], args.connections, wrk_threads)
+        per: dict[str, list[dict[str, Any]]] = {sc.name: [] for sc in scenarios}
+        for rnd in range(plan["rounds"]):
+            order = scenarios if rnd % 2 == 0 else list(reversed(scenarios))
+            for sc in order:
+                res = load_test(server, sc, plan["seconds"], args.connections, wrk_threads)
+                log(
+                    f"  {kind} round {rnd + 1} {sc.name}: {res['rps']:.0f} req/s, p50 "
+                    f"{res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, "
+                    f"errors {res['error_count']}"
+                )
+                per[sc.name].append(res)
+        launcher = server.launcher
+    out: dict[str, Any] = {"launcher": launcher, "samples": samples, "scenarios": {}}
+    for sc in scenarios:
+        rounds = per[sc.name]
+        reqs = sum(r["requests"] for r in rounds)
+        secs = sum(r["seconds"] for r in rounds)
+        cpu = sum(r["server_cpu_s"] for r in rounds)
+        out["scenarios"][sc.name] = {
+            "method": sc.method,
+            "path": sc.path,
+            "tool": rounds[0]["tool"],
+            "requests": reqs,
+            "seconds": secs,
+            "rps": reqs / secs,
+            "p50_ms": sum(r["p50_ms"] for r in rounds) / len(rounds),
+            "p90_ms": sum(r["p90_ms"] for r in rounds) / len(rounds),
+            "p99_ms": sum(r["p99_ms"] for r in rounds) / len(rounds),
+            "server_cpu_us_per_request": cpu / reqs * 1e6,
+            "errors": sum(r["error_count"] for r in rounds),
+            "rounds": rounds,
+        }
+    return out
+
+
+def run_inprocess(kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    cfg_path = OUT / f"inprocess-{kind}.json"
+    res_path = OUT / f"inprocess-{kind}-result.json"
+    cfg_path.write_text(json.dumps(cfg))
+    res_path.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", str(cfg_path), str(res_path)],
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
+    return json.loads(res_path.read_text())
+
+
+def run_db(
+    kind: str,
+    big: worlds.World,
+    small: worlds.World,
+    bodies: list[dict[str, Any]],
+    small_bodies: list[dict[str, Any]],
+    args: argparse.Namespace,
+    plan: dict[str, Any],
+    created: list[tuple[str, str]],
+) -> dict[str, Any]:
+    names = {"big": f"yuki_bench_{os.getpid()}_big", "small": f"yuki_bench_{os.getpid()}_small"}
+    if kind == "sqlite":
+        names = {k: f"{kind}-{v}" for k, v in names.items()}
+    res: dict[str, Any] = {"load": {}}
+    urls = {}
+    for key, w in (("big", big), ("small", small)):
+        log(f"{kind}: creating {names[key]} and loading {w.n_domains:,} domains")
+        urls[key] = worlds.create_database(kind, names[key])
+        created.append((kind, names[key]))
+        res["schema"] = worlds.create_schema(urls[key])
+        res["load"][key] = worlds.load(w, urls[key])
+        log(f"{kind}: {res['load'][key]}")
+
+    expected = big.expected_process_domains(big.backoffice)
+    expected_set = set(expected)
+    rng = random.Random(5)
+    unlisted = [d for d in big.domain_ids if d not in expected_set]
+    cfg = {
+        "url": urls["big"],
+        "small_url": urls["small"],
+        "bodies": bodies,
+        "small_bodies": small_bodies,
+        "backoffice": big.backoffice,
+        "subcontractor": big.subcontractor,
+        "expected_backoffice": {"count": len(expected), "digest": worlds.ids_digest(expected)},
+        "not_listed_sample": rng.sample(unlisted, min(100, len(unlisted))),
+        "sizes": plan,
+        "walk_100": True,
+    }
+    log(f"{kind}: in-process measurements (child process)")
+    res["inprocess"] = run_inprocess(kind, cfg)
+    if not args.no_http:
+        log(f"{kind}: HTTP measurements")
+        bodies_file = _write_lines(OUT / f"bodies-{kind}.jsonl", bodies)
+        list_body = {
+            "actor": {"type": "PortalUser", "id": big.backoffice},
+            "action": "process",
+            "resource_type": "Domain",
+            "limit": 100,
+            "cursor": None,
+        }
+        res["http"] = run_http(kind, urls["big"], bodies_file, list_body, args, plan["http"])
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    started = time.perf_counter()
+    OUT.mkdir(parents=True, exist_ok=True)
+    plan = json.loads(json.dumps(QUICK if args.quick else FULL))
+    if args.seconds:
+        plan["http"]["seconds"] = args.seconds
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    meta: dict[str, Any] = {
+        "command": shlex.join(["python", "-m", "bench", *argv]),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        "git": _git(),
+        "machine": machine(),
+        "load_before": _loadavg(),
+    }
+    pg_version = _postgres_version() if "postgresql" in kinds else None
+    if pg_version:
+        meta["machine"]["versions"]["PostgreSQL"] = pg_version
+    wrk = _wrk_version()
+    meta["machine"]["versions"]["wrk"] = wrk or "missing (Python client fallback)"
+
+    log(f"generating worlds: {args.domains:,} and {args.small_domains:,} domains")
+    big = worlds.generate(args.domains, args.seed)
+    small = worlds.generate(args.small_domains, args.seed)
+    bodies = workload.make_bodies(big, plan["bodies"])
+    small_bodies = workload.make_bodies(small, plan["bodies"])
+    results: dict[str, Any] = {
+        "meta": meta,
+        "config": {
+            "domains": args.domains,
+            "small_domains": args.small_domains,
+            "quick": args.quick,
+            "bodies": plan["bodies"],
+            "sizes": plan,
+            "mix": workload.kinds_share(),
+            "zipf_s": workload.ZIPF_S,
+            "http": {
+                **plan["http"],
+                "workers": args.workers,
+                "threads": args.threads,
+                "connections": args.connections,
+                "wrk_threads": 1,
+                "tool": "wrk" if wrk else "python-client",
+                "launcher": "?",
+            },
+        },
+        "world": {
+            "big": {"seed": args.seed, "counts": big.counts()},
+            "small": {"seed": args.seed, "counts": small.counts()},
+        },
+        "dbs": {},
+    }
+    created: list[tuple[str, str]] = []
+    try:
+        for kind in kinds:
+            if kind == "postgresql" and pg_version is None:
+                results["dbs"][kind] = {
+                    "skipped": "PostgreSQL is not reachable on 127.0.0.1:5432 as user postgres"
+                }
+                log("postgresql: skipped (not reachable)")
+                continue
+            results["dbs"][kind] = run_db(
+                kind, big, small, bodies, small_bodies, args, plan, created
+            )
+            http = results["dbs"][kind].get("http")
+            if http:
+                results["config"]["http"]["launcher"] = http["launcher"]
+    finally:
+        if not args.keep_db:
+            for kind, name in created:
+                worlds.drop_database(kind, name)
+    meta["load_after"] = _loadavg()
+    meta["duration_s"] = time.perf_counter() - started
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for path in (OUT / f"results-{stamp}.json", OUT / "latest.json"):
+        path.write_text(json.dumps(results, indent=1, default=str))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report.write(results, args.out)
+    log(f"report: {args.out} ({meta['duration_s'] / 60:.1f} min)")
+    for row in report.rows(results):
+        log(f"  [{row.verdict}] #{row.target_id} {row.db}: {row.measure} = {row.value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
