@@ -49,8 +49,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["api"] = api
     register_blueprints(api)
 
+    init_metrics(app)  # first, so requests its hooks reject are timed and counted too
     init_middleware(app)
-    init_metrics(app)
     register_error_handlers(app)
     return app
 

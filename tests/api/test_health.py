@@ -55,6 +55,15 @@ def test_metrics_count_requests_by_route_and_status(client):
     assert "yuki_authz_http_request_duration_seconds_bucket" in text
 
 
+def test_metrics_count_requests_rejected_before_the_view(probe_client):
+    probe_client.post("/_probe/check", data="{", content_type="application/json")
+    text = probe_client.get("/metrics").get_data(as_text=True)
+    assert re.search(
+        r'yuki_authz_http_requests_total\{endpoint="/_probe/check",method="POST",status="400"\} \d',
+        text,
+    )
+
+
 def test_openapi_document_is_openapi_3(client):
     response = client.get("/openapi.json")
     assert response.status_code == 200
