@@ -56,15 +56,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_authz(app: Flask) -> None:
-    """Build the one policy engine and keep it in app.extensions["authz"]."""
-    if not app.config["LOAD_POLICY"]:
-        return
-    # TODO(core): drop this guard once service.authz.build_authorizer exists.
+    """Build the one policy engine (before any fork) and load the price catalogue."""
+    from service import pricing
+    from service.authz import build_authorizer
+    from service.config import ConfigError
+
     try:
-        from service.authz import build_authorizer  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        if exc.name not in ("service.authz", None):
-            raise  # a real import error inside the engine, not the missing entry point
-        log.warning("Policy engine not loaded: service.authz.build_authorizer missing (%s)", exc)
+        app.extensions["catalogue"] = pricing.Catalogue.load(app.config["PRICING_CATALOGUE"])
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"PRICING_CATALOGUE: {exc}") from exc
+    if not app.config["LOAD_POLICY"]:
         return
     app.extensions["authz"] = build_authorizer(app.config["POLICY_PATHS"])

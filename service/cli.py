@@ -1,4 +1,4 @@
-"""The `yuki-authz` command: init-db, import, serve (gunicorn, app preloaded in the master)."""
+"""The `yuki-authz` command: init-db, import, serve, audit verify, convert-guests."""
 
 from __future__ import annotations
 
@@ -113,6 +113,73 @@ def _import(app: Flask, data: Any) -> dict[str, Any]:
         finally:
             db.session.remove()
     return dict(counts)
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Inspect the audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify_command() -> None:
+    """Check the audit chain end to end; name the first broken link (exit 1 when broken)."""
+    from service import audit
+    from service.db import db
+
+    app = _build_app(_DATA_ONLY)
+    try:
+        with app.app_context():
+            result = audit.verify(db.session())
+    finally:
+        _dispose(app)
+    if result.ok:
+        click.echo(f"Audit chain intact: {result.checked} events verified.")
+        return
+    click.echo(
+        f"Audit chain BROKEN at event {result.first_broken_id}: {result.problem} "
+        f"({result.checked} events verified before it).",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@cli.command("convert-guests")
+@click.option("--portal", "portal_id", required=True, help="The portal whose guests to convert.")
+@click.option(
+    "--acting-user",
+    required=True,
+    help="The PortalAdministrator acting, as PortalUser:<id> (checked by the policy).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be done; change nothing.")
+def convert_guests_command(portal_id: str, acting_user: str, dry_run: bool) -> None:
+    """Convert a portal's legacy guests to Back Office Access (domain.md section 4)."""
+    from service import pricing
+    from service.authz import Ref
+    from service.db import db
+    from service.operations import OperationContext, OperationError
+    from service.operations.conversion import convert_guests
+    from service.vocabulary import ID_PATTERN
+
+    kind, _, ident = acting_user.partition(":")
+    if kind != "PortalUser" or not ID_PATTERN.match(ident):
+        raise click.BadParameter("use PortalUser:<id>", param_hint="--acting-user")
+    app = _build_app({"REQUIRE_API_KEYS": False})
+    try:
+        with app.app_context():
+            ctx = OperationContext(
+                session=db.session(),
+                authz=app.extensions["authz"],
+                catalogue=pricing.Catalogue.load(app.config.get("PRICING_CATALOGUE")),
+                actor=Ref("PortalUser", ident),
+                api_key="cli",
+            )
+            try:
+                result = convert_guests(ctx, portal_id, dry_run=dry_run)
+            except OperationError as exc:
+                raise click.ClickException(f"{exc.message} {json.dumps(exc.details)}") from exc
+    finally:
+        _dispose(app)
+    click.echo(json.dumps(result.body, indent=2, sort_keys=True))
 
 
 @cli.command("serve")

@@ -156,6 +156,8 @@ def load_settings(
         "REQUIRE_API_KEYS": parse_bool("REQUIRE_API_KEYS", setting("REQUIRE_API_KEYS", True)),
         # False skips building the policy engine (commands that only touch the database).
         "LOAD_POLICY": parse_bool("LOAD_POLICY", setting("LOAD_POLICY", True)),
+        # The price catalogue of the pricing module (default: service/catalogue.json).
+        "PRICING_CATALOGUE": setting("PRICING_CATALOGUE", None),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI

@@ -171,12 +171,7 @@ def _acting_user() -> Ref:
 
 
 def _catalogue() -> pricing.Catalogue:
-    found = current_app.extensions.get("catalogue")
-    if found is None:
-        found = current_app.extensions["catalogue"] = pricing.Catalogue.load(
-            current_app.config.get("PRICING_CATALOGUE")
-        )
-    return found
+    return current_app.extensions["catalogue"]
 
 
 def _context(actor: Ref | None = None, body: Any = None) -> OperationContext:
