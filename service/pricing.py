@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 CENT = Decimal("0.01")
+# Every plan the service knows must have a price (listed here: pricing imports nothing of ours).
+PLANS = frozenset({"Trial", "Minimal", "Small", "Medium", "Large", "Unlimited"})
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.json")
 
 
@@ -49,13 +51,15 @@ class Catalogue:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Catalogue:
-        raw = json.loads(Path(path or DEFAULT_CATALOGUE).read_text(encoding="utf-8"))
+        text = Path(path or DEFAULT_CATALOGUE).read_text(encoding="utf-8")
+        # Numbers as Decimal: a price written as a JSON number must stay exact.
+        raw = json.loads(text, parse_float=Decimal)
         return cls.from_dict(raw)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Catalogue:
         try:
-            return cls(
+            catalogue = cls(
                 currency=raw["currency"],
                 per=raw.get("per", "month"),
                 base_prices={plan: money(p) for plan, p in raw["base_prices"].items()},
@@ -66,8 +70,12 @@ class Catalogue:
                 discount_percent=int(raw["converted_guest_discount"]["percent"]),
                 discount_months=int(raw["converted_guest_discount"]["months"]),
             )
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise ValueError(f"the pricing catalogue is incomplete or invalid: {exc!r}") from exc
+        missing = sorted(PLANS - set(catalogue.base_prices))
+        if missing:
+            raise ValueError(f"the pricing catalogue has no base price for {', '.join(missing)}")
+        return catalogue
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,15 @@ class _Strict(Schema):
         unknown = RAISE
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false, nothing else (marshmallow's Boolean takes 1, "yes", ...)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class CreatePortalUser(_Strict):
     id = _id(required=True)
     email = fields.Email(required=True, validate=validate.Length(max=320))
@@ -101,11 +110,11 @@ class AssignStaff(_Strict):
 
 
 class Shielded(_Strict):
-    shielded = fields.Boolean(required=True, truthy={True}, falsy={False})
+    shielded = StrictBoolean(required=True)
 
 
 class BoAccess(_Strict):
-    authorized = fields.Boolean(required=True, truthy={True}, falsy={False})
+    authorized = StrictBoolean(required=True)
 
 
 class ChangePlan(_Strict):
@@ -126,7 +135,7 @@ class AddDomainUser(_Strict):
 
 
 class GuestConversion(_Strict):
-    dry_run = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    dry_run = StrictBoolean(load_default=False)
 
 
 # -- request plumbing -----------------------------------------------------------------------

@@ -164,9 +164,12 @@ class Operation:
     checks: Sequence[tuple[str, Ref]]
     apply: Callable[[], dict[str, Any]]
     portal_id: str | None = None
-    domain_id: str | None = None  # priced when set
+    domain_id: str | None = None  # the domain the audit event is filed under
     before: Callable[[], Any] | None = None
     status: int = 200
+    priced: bool = False  # the operation may move the domain's run-rate: price it
+    # When the change of run-rate takes effect (default: now); a downgrade waits for its date.
+    effective_at: dt.datetime | None = None
 
 
 def replay(ctx: OperationContext) -> Result | None:
@@ -221,13 +224,15 @@ def run(ctx: OperationContext, prepare: Callable[[], Operation]) -> Result:
         if not all(d.allowed for d in decisions):
             _deny(ctx, op, reasons)
         before_state = op.before() if op.before else None
-        priced_before = breakdown(ctx, op.domain_id, ctx.now) if op.domain_id else None
+        priced = op.priced and op.domain_id is not None
+        price_at = op.effective_at or ctx.now
+        priced_before = breakdown(ctx, op.domain_id, price_at) if priced and op.domain_id else None
         after_state = op.apply()
         session.flush()
         change = None
-        if op.domain_id and priced_before is not None:
+        if op.domain_id is not None and priced_before is not None:
             change = pricing.change(
-                ctx.catalogue, priced_before, breakdown(ctx, op.domain_id, ctx.now)
+                ctx.catalogue, priced_before, breakdown(ctx, op.domain_id, price_at)
             )
         event = audit.append(
             session,
@@ -255,7 +260,7 @@ def run(ctx: OperationContext, prepare: Callable[[], Operation]) -> Result:
                         currency=change.currency,
                         actor=ctx.actor_label,
                         operation=op.name,
-                        at=ctx.now,
+                        at=price_at,
                         request_id=ctx.request_id,
                         audit_event_id=event.id,
                     )
@@ -263,6 +268,8 @@ def run(ctx: OperationContext, prepare: Callable[[], Operation]) -> Result:
         body = dict(after_state) if isinstance(after_state, dict) else {"result": after_state}
         if change is not None:
             body["run_rate_change"] = change.as_dict()
+            if op.effective_at is not None:  # a deferred change (a downgrade) says from when
+                body["run_rate_change"]["effective_on"] = business_date(op.effective_at)
         body["audit_event_id"] = event.id
         result = Result(op.status, body)
         remember(ctx, result)

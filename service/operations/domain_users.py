@@ -92,6 +92,7 @@ def add_user(ctx: OperationContext, domain_id: str, data: dict[str, Any]) -> Res
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
+            priced=True,
             status=201,
         )
 
@@ -125,6 +126,7 @@ def delete_user(ctx: OperationContext, domain_id: str, user_id: str) -> Result:
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
+            priced=True,
             before=lambda: {"user": before},
         )
 
@@ -160,6 +162,7 @@ def grant_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) -
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
+            priced=True,
             before=lambda: {"user": before},
         )
 
@@ -172,14 +175,15 @@ def revoke_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) 
     def prepare() -> Operation:
         user = _domain_user(ctx, domain_id, user_id)
         domain = load_domain(ctx, domain_id)
-        held = ctx.session.get(models.DomainUserRole, (user_id, role))
-        if held is None:
-            raise NotFound(f"User {user_id!r} does not hold {role}.")
-        if user.is_owner and role == DomainRole.MANAGEMENT:
-            raise Conflict("The owner always holds Management; transfer ownership first.")
         before = states.domain_user(ctx.session, user)
 
         def apply() -> dict[str, Any]:
+            # Checked after the policy: only someone allowed to manage roles learns these.
+            held = ctx.session.get(models.DomainUserRole, (user_id, role))
+            if held is None:
+                raise NotFound(f"User {user_id!r} does not hold {role}.")
+            if user.is_owner and role == DomainRole.MANAGEMENT:
+                raise Conflict("The owner always holds Management; transfer ownership first.")
             ctx.session.delete(held)
             ctx.session.flush()
             return {"user": states.domain_user(ctx.session, user)}
@@ -191,6 +195,7 @@ def revoke_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) 
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
+            priced=True,
             before=lambda: {"user": before},
         )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from service import models, pricing
-from service.authz import Ref
+from service.authz import BRUSSELS, Ref
 from service.vocabulary import Plan
 
 from . import states
@@ -20,6 +21,11 @@ from .base import (
 
 # Plans from the smallest up: moving up is an upgrade (now), down a downgrade (1st of next month).
 PLAN_ORDER = [Plan.TRIAL, Plan.MINIMAL, Plan.SMALL, Plan.MEDIUM, Plan.LARGE, Plan.UNLIMITED]
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """Midnight of a Brussels business date, as an instant."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=BRUSSELS)
 
 
 def load_domain(ctx: OperationContext, domain_id: str) -> models.Domain:
@@ -62,6 +68,7 @@ def assign_staff(ctx: OperationContext, domain_id: str, function: str, user_id: 
             [("assign_staff", Ref("Domain", domain_id))],
             apply,
             portal_id=domain.portal_id,
+            domain_id=domain_id,
             before=lambda: before,
         )
 
@@ -89,6 +96,7 @@ def remove_staff(ctx: OperationContext, domain_id: str, function: str) -> Result
             [("assign_staff", Ref("Domain", domain_id))],
             apply,
             portal_id=domain.portal_id,
+            domain_id=domain_id,
             before=lambda: before,
         )
 
@@ -112,6 +120,7 @@ def set_shielded(ctx: OperationContext, domain_id: str, shielded: bool) -> Resul
             [("manage_settings", Ref("Domain", domain_id))],
             apply,
             portal_id=domain.portal_id,
+            domain_id=domain_id,
             before=lambda: {"domain": before},
         )
 
@@ -137,6 +146,7 @@ def set_bo_access(ctx: OperationContext, domain_id: str, authorized: bool) -> Re
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
+            priced=True,
             before=lambda: {"domain": before},
         )
 
@@ -150,19 +160,18 @@ def change_plan(ctx: OperationContext, domain_id: str, plan: str) -> Result:
         domain = load_domain(ctx, domain_id)
         before = states.domain(domain)
         in_force = ctx.authz.plan_in_force(ctx.session, domain_id, ctx.now) or domain.plan
-        today = ctx.today
+        downgrade = PLAN_ORDER.index(Plan(plan)) < PLAN_ORDER.index(Plan(in_force))
+        effective_on = pricing.first_of_next_month(ctx.today) if downgrade else ctx.today
 
         def apply() -> dict[str, Any]:
             # A downgrade whose date has come is the plan now.
             domain.plan = in_force
             domain.pending_plan = None
             domain.pending_plan_from = None
-            if PLAN_ORDER.index(Plan(plan)) < PLAN_ORDER.index(Plan(in_force)):
-                effective_on = pricing.first_of_next_month(today)
+            if downgrade:
                 domain.pending_plan = plan
                 domain.pending_plan_from = effective_on
             else:
-                effective_on = today
                 domain.plan = plan
             ctx.session.flush()
             _start_guest_discount(ctx, domain)
@@ -175,6 +184,8 @@ def change_plan(ctx: OperationContext, domain_id: str, plan: str) -> Result:
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
+            priced=True,
+            effective_at=start_of_day(effective_on) if downgrade else None,
             before=lambda: {"domain": before},
         )
 

@@ -190,6 +190,7 @@ def create_domain(ctx: OperationContext, portal_id: str, data: dict[str, Any]) -
             apply,
             portal_id=portal_id,
             domain_id=data["id"],
+            priced=True,
             status=201,
         )
 
