@@ -29,6 +29,9 @@ from .http import Scenario, Server, load_test, wrk_available
 from .world import OUT
 
 HERE = Path(__file__).resolve().parent
+WRK_THREADS = (
+    1  # one load-generator thread is plenty at these rates, and leaves the CPUs to the server
+)
 REPO = HERE.parent
 
 FULL = {
@@ -181,7 +184,6 @@ def run_http(
         Scenario("list-resources", "POST", "/v1/list-resources", list_file),
     ]
     token = secrets.token_urlsafe(24)
-    wrk_threads = 1
     with Server(url, token, args.workers, args.threads, OUT / f"server-{kind}.log") as server:
         # One real answer per route before loading it: a 401 or 400 must not pass for speed.
         samples = {}
@@ -192,12 +194,12 @@ def run_http(
                 raise RuntimeError(f"{sc.path} answered {status}: {answer!r}")
             samples[sc.name] = answer
         for sc in scenarios:
-            load_test(server, sc, plan["warmup"], args.connections, wrk_threads)
+            load_test(server, sc, plan["warmup"], args.connections, WRK_THREADS)
         per: dict[str, list[dict[str, Any]]] = {sc.name: [] for sc in scenarios}
         for rnd in range(plan["rounds"]):
             order = scenarios if rnd % 2 == 0 else list(reversed(scenarios))
             for sc in order:
-                res = load_test(server, sc, plan["seconds"], args.connections, wrk_threads)
+                res = load_test(server, sc, plan["seconds"], args.connections, WRK_THREADS)
                 log(
                     f"  {kind} round {rnd + 1} {sc.name}: {res['rps']:.0f} req/s, p50 "
                     f"{res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, "
@@ -253,9 +255,7 @@ def run_db(
     plan: dict[str, Any],
     created: list[tuple[str, str]],
 ) -> dict[str, Any]:
-    names = {"big": f"yuki_bench_{os.getpid()}_big", "small": f"yuki_bench_{os.getpid()}_small"}
-    if kind == "sqlite":
-        names = {k: f"{kind}-{v}" for k, v in names.items()}
+    names = {key: worlds.bench_db_name(key) for key in ("big", "small")}
     res: dict[str, Any] = {"load": {}}
     urls = {}
     for key, w in (("big", big), ("small", small)):
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 "workers": args.workers,
                 "threads": args.threads,
                 "connections": args.connections,
-                "wrk_threads": 1,
+                "wrk_threads": WRK_THREADS,
                 "tool": "wrk" if wrk else "python-client",
                 "launcher": "?",
             },

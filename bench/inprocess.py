@@ -80,7 +80,6 @@ class Bench:
         self.db = db
         self.app = create_app({"DATABASE_URL": cfg["url"], "AUTHZ_API_KEYS": AUTHZ_KEYS})
         self.az = self.app.extensions["authz"]
-        self.small_app = None
         self.statements: list[str] = []
         self.counting = False
         with self.app.app_context():

@@ -328,8 +328,13 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
                 ],
                 [
                     "Load generator",
-                    f"{cfg['http']['tool']} -t{cfg['http']['wrk_threads']} "
-                    f"-c{cfg['http']['connections']}, {cfg['http']['warmup']} s warm-up per "
+                    (
+                        f"wrk -t{cfg['http']['wrk_threads']} -c{cfg['http']['connections']}"
+                        if cfg["http"]["tool"] == "wrk"
+                        else f"wrk not found: a Python client (http.client) in "
+                        f"{cfg['http']['connections']} processes"
+                    )
+                    + f", {cfg['http']['warmup']} s warm-up per "
                     f"route, then {cfg['http']['rounds']} rounds of {cfg['http']['seconds']} s "
                     "per route, routes alternating",
                 ],
@@ -441,8 +446,9 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
     )
     add(
         "\n`list-resources` is the PortalBackoffice's first page of 100 (`process` on Domain), the "
-        "same body every time. Server CPU is user+system time of the gunicorn master and workers "
-        "(from /proc) divided by the requests served.\n"
+        "same body every time. req/s is all requests over all rounds; the latency percentiles are "
+        "the mean of the rounds' percentiles. Server CPU is user+system time of the gunicorn "
+        "master and workers (from /proc) divided by the requests served.\n"
     )
     add("## Where the time goes\n")
     for db, r in results["dbs"].items():
@@ -479,7 +485,7 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
                 f"authorize with the decision replaced by a constant {_ms(s['median_us'])}. So "
                 f"parsing, validating, authenticating and serialising an authorize costs "
                 f"{_ms(s['median_us'] - h['median_us'])} more than the constant route before any "
-                "decision is made (the test client's own overhead is in all three).\n"
+                "decision is made (the test client's own overhead is in all three)."
             )
         split = p.get("split_us_per_check")
         if split:

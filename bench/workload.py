@@ -118,7 +118,7 @@ def make_bodies(world: World, count: int, seed: int = 7) -> list[dict[str, Any]]
             return rng.choice(mine)
         return i
 
-    def du_on_domain(i: int, user_index: int) -> dict[str, Any]:
+    def du_on_domain(i: int, _u: int) -> dict[str, Any]:
         du = rng.choice(world.users_by_domain[i])
         return body(
             ref("DomainUser", du), _pick(rng, DU_DOMAIN_ACTIONS), ref("Domain", world.domain_ids[i])
