@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -145,15 +146,30 @@ def _wrk_version() -> str | None:
     return (out.stdout or out.stderr).split()[1] if (out.stdout or out.stderr) else "?"
 
 
+CODE_DIRS = ("service", "policies")
+
+
 def _git() -> str:
+    """Return the commit, and whether the code under service/ and policies/ differs from it."""
+
     def run(*a: str) -> str:
         return subprocess.run(
             ["git", *a], cwd=REPO, capture_output=True, text=True, check=False
         ).stdout.strip()
 
     head = run("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = run("status", "--porcelain", "--untracked-files=no", "--", "service", "policies")
-    return head + (" (with uncommitted changes under service/ or policies/)" if dirty else "")
+    dirty = run("status", "--porcelain", "--", *CODE_DIRS)
+    return head + (" with uncommitted changes under service/ or policies/" if dirty else "")
+
+
+def _code_fingerprint() -> str:
+    """Hash the working tree's files under service/ and policies/ (to notice edits mid-run)."""
+    digest = hashlib.sha256()
+    for top in CODE_DIRS:
+        for path in sorted((REPO / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _loadavg() -> str:
@@ -311,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join(["python", "-m", "bench", *argv]),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         "git": _git(),
+        "code_fingerprint": _code_fingerprint(),
         "machine": machine(),
         "load_before": _loadavg(),
     }
@@ -371,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
             for kind, name in created:
                 worlds.drop_database(kind, name)
     meta["load_after"] = _loadavg()
+    meta["code_changed_during_run"] = _code_fingerprint() != meta["code_fingerprint"]
+    if meta["code_changed_during_run"]:
+        log("WARNING: files under service/ or policies/ changed during the run")
     meta["duration_s"] = time.perf_counter() - started
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     for path in (OUT / f"results-{stamp}.json", OUT / "latest.json"):

@@ -307,7 +307,16 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
             [
                 ["Command", f"`{meta['command']}`"],
                 ["Date (UTC)", meta["date"]],
-                ["Commit", f"`{meta['git']}`"],
+                [
+                    "Code",
+                    f"`{meta['git']}`"
+                    + (
+                        " — **files under service/ or policies/ changed during the run: its "
+                        "numbers mix two versions of the code**"
+                        if meta.get("code_changed_during_run")
+                        else ""
+                    ),
+                ],
                 ["Duration", f"{meta['duration_s'] / 60:.1f} min"],
                 [
                     "Machine",
