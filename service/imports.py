@@ -23,6 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import models
+from service.validation import (
+    TIME_RANGE_ERROR,
+    UNSTORABLE_MESSAGE,
+    instant_in_range,
+    nested_error,
+    unstorable_text,
+)
 from service.vocabulary import (
     ID_PATTERN,
     SCOPABLE_ROLES,
@@ -68,6 +75,11 @@ class _Strict(Schema):
         unknown = RAISE
 
 
+def _in_range(at: dt.datetime) -> None:
+    if not instant_in_range(at):
+        raise ValidationError(f"Time {TIME_RANGE_ERROR}.")
+
+
 class PortalSchema(_Strict):
     id = Id(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 200))
@@ -81,8 +93,8 @@ class PortalUserSchema(_Strict):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     role = fields.String(required=True, validate=_one_of(PortalRole))
     scope = fields.String(load_default=Scope.PORTAL.value, validate=_one_of(Scope))
-    created_at = fields.AwareDateTime(load_default=None, allow_none=True)
-    converted_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    created_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=_in_range)
+    converted_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=_in_range)
 
     @validates_schema
     def _role_rules(self, data: dict[str, Any], **_: Any) -> None:
@@ -319,6 +331,20 @@ class _World:
                 self.fail("domain_users", index, "is_owner", f"domain already has owner '{uid}'")
 
 
+def _by_record(messages: Any) -> dict[str, Any]:
+    """Key field errors by record, `staff[0]`, as the referential errors are."""
+    if not isinstance(messages, dict):
+        return {"_schema": messages}
+    out: dict[str, Any] = {}
+    for kind, errors in messages.items():
+        if isinstance(errors, dict) and errors and all(str(k).isdigit() for k in errors):
+            for index, fields_ in errors.items():
+                out[f"{kind}[{index}]"] = fields_
+        else:
+            out[str(kind)] = errors
+    return out
+
+
 def _assign(obj: Any, values: dict[str, Any]) -> None:
     for key, value in values.items():
         setattr(obj, key, value)
@@ -331,10 +357,14 @@ def import_world(session: Session, data: Any, *, now: dt.datetime | None = None)
     """
     if not isinstance(data, dict):
         raise ImportError_("the world must be a JSON object", {"_schema": ["not an object"]})
+    bad = unstorable_text(data)
+    if bad is not None:
+        details = _by_record(nested_error(bad, UNSTORABLE_MESSAGE))
+        raise ImportError_("the world has invalid records", details)
     try:
         world: dict[str, list[dict[str, Any]]] = WorldSchema().load(data)
     except ValidationError as err:
-        raise ImportError_("the world has invalid records", dict(err.messages)) from err  # type: ignore[arg-type]
+        raise ImportError_("the world has invalid records", _by_record(err.messages)) from err
     state = _World(session, world)
     state.check()
     if state.errors:

@@ -35,6 +35,7 @@ from service.operations import (
     portals,
     states,
 )
+from service.validation import TIME_RANGE_ERROR, instant_in_range
 from service.vocabulary import (
     ID_PATTERN,
     ActorType,
@@ -474,12 +475,12 @@ def _time_arg(name: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(raw)
     except ValueError:
         value = None
-    if value is None or value.tzinfo is None:
+    if value is None or value.tzinfo is None or not instant_in_range(value):
         raise ApiError(
             400,
             "invalid_request",
             f"{name} must be an ISO 8601 time with a UTC offset.",
-            {"query": {name: ["Not an ISO 8601 time with offset."]}},
+            {"query": {name: [f"Not an ISO 8601 time with offset that {TIME_RANGE_ERROR}."]}},
         )
     return value
 

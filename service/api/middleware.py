@@ -9,6 +9,7 @@ import uuid
 from flask import Flask, Response, g, request
 
 from service.api.errors import ApiError
+from service.validation import UNSTORABLE_MESSAGE, nested_error, unstorable_text
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Visible ASCII only: no spaces or control characters that could forge log lines or headers.
@@ -74,6 +75,15 @@ def require_json_object_body() -> None:
             400,
             "invalid_json",
             f"The body must be a JSON object, not {_json_type(parsed)}.",
+        )
+    bad = unstorable_text(parsed)
+    if bad is not None:
+        # Valid JSON, but no database can store it: name the field instead of failing later.
+        raise ApiError(
+            400,
+            "invalid_request",
+            "The request is invalid: fix the fields listed in details.",
+            {"json": nested_error(bad, UNSTORABLE_MESSAGE)},
         )
 
 

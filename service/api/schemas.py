@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
+from service.validation import TIME_RANGE_ERROR, instant_in_range
 from service.vocabulary import ID_PATTERN, Action, ActorType, ResourceType
 
 _ID_ERROR = "must be 1-64 characters of A-Za-z0-9._:-"
@@ -32,13 +33,23 @@ class ResourceRef(_Strict):
     id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN, error=_ID_ERROR))
 
 
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 time with a UTC offset, within the range the service accepts."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        at = super()._deserialize(value, attr, data, **kwargs)
+        if not instant_in_range(at):
+            raise ValidationError(f"Time {TIME_RANGE_ERROR}.")
+        return at
+
+
 class Context(Schema):
     """The request's context; `at` (ISO 8601 with offset) defaults to now."""
 
     class Meta:
         unknown = EXCLUDE
 
-    at = fields.AwareDateTime(load_default=None, allow_none=True)
+    at = Instant(load_default=None, allow_none=True)
 
 
 class AuthorizeRequest(_Strict):
@@ -78,7 +89,7 @@ class ListResourcesRequest(_Strict):
     actor = fields.Nested(ActorRef, required=True)
     action = fields.String(required=True, validate=_one_of(Action))
     resource_type = fields.String(required=True, validate=_one_of(ResourceType))
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 1000))
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 512))
     context = fields.Nested(Context, load_default=dict)
 
@@ -93,7 +104,7 @@ class ListActorsRequest(_Strict):
     action = fields.String(required=True, validate=_one_of(Action))
     resource = fields.Nested(ResourceRef, required=True)
     actor_type = fields.String(load_default=None, allow_none=True, validate=_one_of(ActorType))
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 1000))
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 512))
     context = fields.Nested(Context, load_default=dict)
 

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.vocabulary import ID_PATTERN
+
 from . import facts, loader, sql_filter
 from .engine import Decision, PolicyEngine
 
@@ -68,7 +70,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     if (
         not isinstance(parts, list)
         or len(parts) != size
-        or not all(isinstance(p, str) for p in parts)
+        or not all(isinstance(p, str) and ID_PATTERN.match(p) for p in parts)
     ):
         raise InvalidCursor("cursor is not one this service issued")
     return parts

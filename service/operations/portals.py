@@ -95,6 +95,11 @@ def change_role(
         before = states.portal_user(user)
 
         def apply() -> dict[str, Any]:
+            if user.converted_at is not None:
+                raise Conflict(
+                    "A converted guest keeps no portal rights and cannot be given a role; "
+                    "create a new portal user instead."
+                )
             user.role = data["role"]
             user.scope = scope
             return {"user": states.portal_user(user)}

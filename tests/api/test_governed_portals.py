@@ -550,12 +550,6 @@ def test_converted_guest_cannot_create_anything(app, client, clean_db):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: change_role on a converted guest keeps converted_at: the result (a "
-    "PortalBackoffice with converted_at) is a state the import refuses ('only a PortalGuest can "
-    "be converted'), and the re-roled employee is denied everything as guest_converted",
-)
 def test_re_roling_a_converted_guest_leaves_an_importable_state(client, clean_db):
     world = base_world()
     world["portal_users"].append(

@@ -279,11 +279,6 @@ def test_records_that_break_a_rule_of_their_own_write_nothing(
     assert snapshot(app) == base
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (contract): field errors are keyed details['staff']['0'] while referential "
-    "errors are keyed details['staff[0]']: one import, two ways to name the same record",
-)
 def test_field_errors_name_the_record_like_referential_errors(base, send):
     payload = world(staff=BASE["staff"])
     payload["staff"][0]["function"] = "Boss"
@@ -502,26 +497,13 @@ def test_a_kind_that_is_not_a_list_of_records_is_400(send, app, kind, value):
     assert snapshot(app) == before
 
 
-def test_text_with_a_nul_character_is_not_a_500(base, send, db_kind, request):
-    if db_kind == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG (PostgreSQL): a name holding U+0000 passes validation, then psycopg "
-                "refuses it at flush (DataError, not IntegrityError): 500 instead of 400",
-            )
-        )
+def test_text_with_a_nul_character_is_not_a_500(base, send):
     payload = world(portals=BASE["portals"][:1])
     payload["portals"][0]["name"] = "Fiduciaire\u0000Dupont"
     response = send(payload)
     assert response.status_code in (200, 400), response.json
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a name holding a lone surrogate (JSON '\\ud800') passes validation, then cannot "
-    "be encoded for the database (UnicodeEncodeError): 500 instead of 400",
-)
 def test_text_with_a_lone_surrogate_is_not_a_500(base, send):
     payload = world(portals=BASE["portals"][:1])
     payload["portals"][0]["name"] = "Fiduciaire \ud800"

@@ -223,11 +223,6 @@ def test_time_without_offset_or_not_a_time_is_400(post, path, at):
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 @pytest.mark.parametrize("at", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a context.at whose Brussels date leaves datetime's range (year 1 / 9999 with "
-    "an offset) raises OverflowError in service.authz.business_date: 500 instead of 400",
-)
 def test_time_at_the_edge_of_the_calendar_is_not_a_500(post, path, at):
     response = post(path, with_time(path, at))
     assert response.status_code in (200, 400), response.json
@@ -523,11 +518,6 @@ def test_list_resources_limit_out_of_range_is_400(post, limit):
     assert names(post("/v1/list-resources", body), "limit")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): a fractional limit is truncated (2.5 pages by 2) instead of refused: "
-    "the schemas' fields.Integer lacks strict=True",
-)
 @pytest.mark.parametrize("path", ["/v1/list-resources", "/v1/list-actors"])
 def test_fractional_limit_is_400(post, path):
     assert names(post(path, {**ENDPOINTS[path], "limit": 2.5}), "limit")
@@ -572,11 +562,6 @@ def test_list_resources_refuses_a_list_actors_cursor(post):
     assert names(post("/v1/list-resources", body), "cursor")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a cursor whose JSON holds a lone surrogate ('\\ud800') decodes, then fails to "
-    "encode as the SQL parameter (UnicodeEncodeError): 500 instead of 400",
-)
 @pytest.mark.parametrize("path", ["/v1/list-resources", "/v1/list-actors"])
 def test_cursor_with_a_lone_surrogate_is_not_a_500(post, path):
     cursor = (
@@ -587,15 +572,7 @@ def test_cursor_with_a_lone_surrogate_is_not_a_500(post, path):
 
 
 @pytest.mark.parametrize("path", ["/v1/list-resources", "/v1/list-actors"])
-def test_cursor_with_a_nul_character_is_not_a_500(post, path, db_kind, request):
-    if db_kind == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG (PostgreSQL): a cursor holding U+0000 reaches the SQL comparison; "
-                "psycopg refuses NUL in text (DataError): 500 instead of 400",
-            )
-        )
+def test_cursor_with_a_nul_character_is_not_a_500(post, path):
     cursor = (
         cursor_of("\u0000") if path == "/v1/list-resources" else cursor_of("PortalUser", "\u0000")
     )
