@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
+import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -380,3 +382,42 @@ def rejected_changes_nothing(
     assert rows(app) == before
     assert len(audit_events(app)) == events
     return error
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+CONCURRENT_TIMEOUT = 60  # seconds for all the threads of one at_once together
+
+
+def at_once(app: Flask, requests: list[tuple[Any, ...]]) -> list[Any]:
+    """Send each (method, path, headers[, json body]) from its own thread, released together.
+
+    Every thread has its own test client, so its own app context and database session. Returns,
+    in request order, (status, json) or the exception the thread met.
+    """
+    barrier = threading.Barrier(len(requests))
+    results: list[Any] = [None] * len(requests)
+
+    def worker(index: int, method: str, path: str, headers: dict, body: Any = None) -> None:
+        client = app.test_client()
+        kwargs: dict[str, Any] = {"headers": headers}
+        if body is not None:
+            kwargs["json"] = body
+        try:
+            barrier.wait(timeout=CONCURRENT_TIMEOUT)
+            response = client.open(path, method=method, **kwargs)
+            results[index] = (response.status_code, response.json)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            results[index] = exc
+
+    threads = [
+        threading.Thread(target=worker, args=(i, *request), daemon=True)
+        for i, request in enumerate(requests)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + CONCURRENT_TIMEOUT
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "requests still running after the timeout"
+    return results

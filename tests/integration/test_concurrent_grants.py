@@ -7,18 +7,17 @@ one grant gets the included seat (when none was held), every other one pays 25.0
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from flask import Flask
 
 from service.operations import base as operations_base
 from tests.integration.support import (
     ADMIN,
+    at_once,
     audit_events,
     domain,
     domain_user,
@@ -30,7 +29,7 @@ from tests.integration.support import (
 )
 
 USERS = 50
-TIMEOUT = 60  # seconds for all the threads together
+TIMEOUT = 60  # seconds for all the threads together (support.at_once's limit too)
 
 
 def world(*, holder_before: bool) -> dict[str, Any]:
@@ -42,33 +41,6 @@ def world(*, holder_before: bool) -> dict[str, Any]:
         "domain_users": [domain_user("du-boss", "d-1", boss_roles, owner=True)]
         + [domain_user(f"du-{n:02d}", "d-1", []) for n in range(USERS)],
     }
-
-
-def at_once(app: Flask, requests: list[tuple[str, str, dict[str, str]]]) -> list[Any]:
-    """Send each (method, path, headers) from its own thread, all released together."""
-    barrier = threading.Barrier(len(requests))
-    results: list[Any] = [None] * len(requests)
-
-    def worker(index: int, method: str, path: str, headers: dict[str, str]) -> None:
-        client = app.test_client()
-        try:
-            barrier.wait(timeout=TIMEOUT)
-            response = client.open(path, method=method, headers=headers)
-            results[index] = (response.status_code, response.json)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            results[index] = exc
-
-    threads = [
-        threading.Thread(target=worker, args=(i, *request), daemon=True)
-        for i, request in enumerate(requests)
-    ]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    assert not any(t.is_alive() for t in threads), "requests still running after the timeout"
-    return results
 
 
 def grant_headers(key: str | None = None) -> dict[str, str]:
