@@ -298,18 +298,25 @@ def interesting_times(world: dict[str, Any]) -> list[dt.datetime]:
     return sorted(times)
 
 
-def pick_times(world: dict[str, Any], seed: int, count: int = 3) -> list[dt.datetime]:
-    """Pick `count` of the interesting times: one before the guest deadline, one after, more."""
+def pick_times(world: dict[str, Any], seed: int, count: int = 2) -> list[dt.datetime]:
+    """Pick `count` interesting times: the first two on either side of both the guest deadline
+    and the first pending downgrade of the world; any further ones at random."""
     rng = random.Random(seed)
     times = interesting_times(world)
-    before = [t for t in times if t < GUEST_CREATION_CLOSES]
-    after = [t for t in times if t >= GUEST_CREATION_CLOSES]
-    picked = [rng.choice(before), rng.choice(after)]
+    edges = [GUEST_CREATION_CLOSES]
+    pending = [d["pending_plan_from"] for d in world["domains"] if d.get("pending_plan_from")]
+    if pending:
+        day = dt.date.fromisoformat(pending[0])
+        edges.append(dt.datetime.combine(day, dt.time(), tzinfo=BRUSSELS))
+    picked = [
+        rng.choice([t for t in times if t < min(edges)]),
+        rng.choice([t for t in times if t >= max(edges)]),
+    ]
     while len(picked) < count and len(picked) < len(times):
         candidate = rng.choice(times)
         if candidate not in picked:
             picked.append(candidate)
-    return picked
+    return picked[:count]
 
 
 def ids_of(world: dict[str, Any]) -> dict[str, list[str]]:

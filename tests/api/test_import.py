@@ -122,13 +122,9 @@ def error_of(response):
 
 
 def named(details, kind, index, field=None):
-    """Tell whether the error details name record `kind[index]` (and its `field`).
-
-    Referential errors are keyed "kind[index]"; field validation keys them kind -> "index".
-    """
+    """Tell whether the error details name record `kind[index]` (and its `field`), the one way
+    field errors and referential errors both key a record: details["staff[0]"]."""
     record = details.get(f"{kind}[{index}]")
-    if record is None and isinstance(details.get(kind), dict):
-        record = details[kind].get(str(index))
     if record is None:
         return False
     return field is None or field in record

@@ -237,9 +237,7 @@ def _decide_pairs(authz, session, pairs, at):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(seed=st.integers(0, 10_000), at=INSTANTS, data=st.data())
-def test_invariants_hold_for_any_world_at_any_instant(
-    seed, at, data, authz, db_session, clean_db
-):
+def test_invariants_hold_for_any_world_at_any_instant(seed, at, data, authz, db_session, clean_db):
     """(a)-(e) on drawn pairs; and decisions depend on the Brussels date only, not the offset."""
     # A prefix per seed: the worlds of all examples sit side by side, and a replay is idempotent.
     world = random_world(seed, prefix=f"h{seed}.", **WORLD_SIZE)
