@@ -231,3 +231,41 @@ def change(catalogue: Catalogue, before: Breakdown, after: Breakdown) -> RunRate
         currency=catalogue.currency,
         per=catalogue.per,
     )
+
+
+def _deltas(before: Breakdown, after: Breakdown) -> dict[str, Decimal]:
+    return {
+        "base": after.base - before.base,
+        "backoffice_seat": after.seats_amount - before.seats_amount,
+        "extra_user": after.users_amount - before.users_amount,
+    }
+
+
+def schedule(
+    catalogue: Catalogue, points: list[tuple[Any, Breakdown, Breakdown]]
+) -> list[tuple[Any, RunRateChange]]:
+    """Spread a change over time: the ledger entries that keep the ledger equal to the run-rate.
+
+    `points` are (when, before, after) in time order: the run-rate before and after the change
+    at each moment the difference between them may move (now, a pending downgrade's date, the end
+    of a discount). The first point gets the whole difference; each later point what changed since.
+    """
+    out: list[tuple[Any, RunRateChange]] = []
+    previous: dict[str, Decimal] | None = None
+    for when, before, after in points:
+        if previous is None:
+            first = change(catalogue, before, after)
+            if first is not None:
+                out.append((when, first))
+        else:
+            now = _deltas(before, after)
+            items = tuple(
+                Item(name, money(now[name] - previous[name]))
+                for name in now
+                if now[name] != previous[name]
+            )
+            if items:
+                total = money(sum((i.amount for i in items), Decimal(0)))
+                out.append((when, RunRateChange(total, items, catalogue.currency, catalogue.per)))
+        previous = _deltas(before, after)
+    return out

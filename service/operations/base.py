@@ -11,16 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from service import audit, models, pricing
-from service.authz import Authorizer, Check, Ref, business_date
+from service.authz import BRUSSELS, Authorizer, Check, Ref, business_date
 
 
 class OperationError(Exception):
@@ -49,6 +50,10 @@ class Conflict(OperationError):
 
 class Forbidden(OperationError):
     status, code = 403, "forbidden"
+
+
+class Busy(OperationError):
+    status, code = 503, "busy"
 
 
 class IdempotencyMismatch(OperationError):
@@ -99,16 +104,37 @@ class Result:
     body: dict[str, Any]
 
 
+# How long a governed operation waits in the queue for the write gate before answering 503.
+GATE_WAIT_SECONDS = 120.0
+
+
+def _take_gate(session: Session) -> Any:
+    """Bump the revision row; on SQLite, wait past busy_timeout while other writers hold it."""
+    deadline = time.monotonic() + GATE_WAIT_SECONDS
+    while True:
+        try:
+            return session.execute(
+                update(models.DataRevision)
+                .where(models.DataRevision.id == 1)
+                .values(value=models.DataRevision.value + 1)
+            )
+        except OperationalError as exc:
+            # SQLite gives up after busy_timeout with "database is locked": queue again.
+            if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
+                raise
+            session.rollback()
+            if time.monotonic() >= deadline:
+                raise Busy(
+                    "The database is busy with other governed operations; retry shortly."
+                ) from exc
+
+
 def write_gate(session: Session) -> int:
     """Start the operation's transaction with the write that serializes governed operations."""
     if session.in_transaction():
         session.rollback()  # leave any read snapshot behind: the gate must come first
-    bumped = session.execute(
-        update(models.DataRevision)
-        .where(models.DataRevision.id == 1)
-        .values(value=models.DataRevision.value + 1)
-    )
-    if bumped.rowcount == 0:  # type: ignore[attr-defined]
+    bumped = _take_gate(session)
+    if bumped.rowcount == 0:
         try:
             with session.begin_nested():
                 session.add(models.DataRevision(id=1, value=1))
@@ -154,6 +180,74 @@ def breakdown(ctx: OperationContext, domain_id: str, at: dt.datetime) -> pricing
     )
 
 
+def start_of_day(day: dt.date) -> dt.datetime:
+    """Midnight of a Brussels business date, as an instant."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=BRUSSELS)
+
+
+def price_points(
+    ctx: OperationContext, domain_id: str, also: Sequence[dt.datetime] = ()
+) -> list[dt.datetime]:
+    """Return now and every later moment the domain's run-rate changes by itself."""
+    points = {ctx.now}
+    domain = ctx.session.get(models.Domain, domain_id)
+    if domain is not None:
+        days = []
+        if domain.pending_plan_from is not None:
+            days.append(domain.pending_plan_from)
+        if domain.guest_discount_starts_on is not None and domain.guest_discount_months:
+            days.append(domain.guest_discount_starts_on)
+            days.append(
+                pricing.add_months(domain.guest_discount_starts_on, domain.guest_discount_months)
+            )
+        points.update(start_of_day(day) for day in days)
+    points.update(also)
+    return sorted(p for p in points if p >= ctx.now)
+
+
+def run_rate_answer(
+    ctx: OperationContext, changes: list[tuple[dt.datetime, pricing.RunRateChange]]
+) -> dict[str, Any] | None:
+    """The first change of the run-rate, dated when not immediate; later ones under `then`."""
+    dated = []
+    for at, change in changes:
+        entry = change.as_dict()
+        if at > ctx.now:
+            entry["effective_on"] = business_date(at)
+        dated.append(entry)
+    if not dated:
+        return None
+    first = dated[0]
+    if len(dated) > 1:
+        first["then"] = dated[1:]
+    return first
+
+
+def ledger(
+    ctx: OperationContext,
+    domain_id: str,
+    operation: str,
+    changes: list[tuple[dt.datetime, pricing.RunRateChange]],
+    audit_event_id: int,
+) -> None:
+    """Write one ledger entry per item of each change, dated when it takes effect."""
+    for at, change in changes:
+        for item in change.items:
+            ctx.session.add(
+                models.LedgerEntry(
+                    domain_id=domain_id,
+                    item=item.item,
+                    amount=item.amount,
+                    currency=change.currency,
+                    actor=ctx.actor_label,
+                    operation=operation,
+                    at=at,
+                    request_id=ctx.request_id,
+                    audit_event_id=audit_event_id,
+                )
+            )
+
+
 # -- the runner -----------------------------------------------------------------------------
 @dataclass
 class Operation:
@@ -168,8 +262,9 @@ class Operation:
     before: Callable[[], Any] | None = None
     status: int = 200
     priced: bool = False  # the operation may move the domain's run-rate: price it
-    # When the change of run-rate takes effect (default: now); a downgrade waits for its date.
-    effective_at: dt.datetime | None = None
+    # Future moments the change itself sets (a downgrade's date, the end of a discount it starts):
+    # the run-rate is also priced there, besides now and the domain's own pending dates.
+    price_also_at: Sequence[dt.datetime] = ()
 
 
 def replay(ctx: OperationContext) -> Result | None:
@@ -224,16 +319,20 @@ def run(ctx: OperationContext, prepare: Callable[[], Operation]) -> Result:
         if not all(d.allowed for d in decisions):
             _deny(ctx, op, reasons)
         before_state = op.before() if op.before else None
-        priced = op.priced and op.domain_id is not None
-        price_at = op.effective_at or ctx.now
-        priced_before = breakdown(ctx, op.domain_id, price_at) if priced and op.domain_id else None
+        points: list[dt.datetime] = []
+        priced_before: list[pricing.Breakdown] = []
+        if op.priced and op.domain_id is not None:
+            points = price_points(ctx, op.domain_id, op.price_also_at)
+            priced_before = [breakdown(ctx, op.domain_id, at) for at in points]
         after_state = op.apply()
         session.flush()
-        change = None
-        if op.domain_id is not None and priced_before is not None:
-            change = pricing.change(
-                ctx.catalogue, priced_before, breakdown(ctx, op.domain_id, price_at)
+        changes: list[tuple[dt.datetime, pricing.RunRateChange]] = []
+        if op.domain_id is not None and points:
+            priced_after = [breakdown(ctx, op.domain_id, at) for at in points]
+            changes = pricing.schedule(
+                ctx.catalogue, list(zip(points, priced_before, priced_after, strict=True))
             )
+        answer = run_rate_answer(ctx, changes)
         event = audit.append(
             session,
             actor=ctx.actor_label,
@@ -245,31 +344,16 @@ def run(ctx: OperationContext, prepare: Callable[[], Operation]) -> Result:
             domain_id=op.domain_id,
             before=before_state,
             after=after_state,
-            run_rate_change=change.as_dict() if change else None,
+            run_rate_change=answer,
             api_key=ctx.api_key,
             request_id=ctx.request_id,
             at=ctx.now,
         )
-        if change is not None and op.domain_id:
-            for item in change.items:
-                session.add(
-                    models.LedgerEntry(
-                        domain_id=op.domain_id,
-                        item=item.item,
-                        amount=item.amount,
-                        currency=change.currency,
-                        actor=ctx.actor_label,
-                        operation=op.name,
-                        at=price_at,
-                        request_id=ctx.request_id,
-                        audit_event_id=event.id,
-                    )
-                )
+        if op.domain_id is not None:
+            ledger(ctx, op.domain_id, op.name, changes, event.id)
         body = dict(after_state) if isinstance(after_state, dict) else {"result": after_state}
-        if change is not None:
-            body["run_rate_change"] = change.as_dict()
-            if op.effective_at is not None:  # a deferred change (a downgrade) says from when
-                body["run_rate_change"]["effective_on"] = business_date(op.effective_at)
+        if answer is not None:
+            body["run_rate_change"] = answer
         body["audit_event_id"] = event.id
         result = Result(op.status, body)
         remember(ctx, result)

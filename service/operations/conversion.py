@@ -9,6 +9,7 @@ run finds no unconverted guest and converts nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -25,8 +26,11 @@ from .base import (
     OperationContext,
     Result,
     breakdown,
+    ledger,
+    price_points,
     remember,
     replay,
+    run_rate_answer,
     write_gate,
 )
 from .base import _deny as deny
@@ -152,12 +156,14 @@ def convert_guests(ctx: OperationContext, portal_id: str, *, dry_run: bool) -> R
             deny(ctx, op, list(decision.reasons))
         guests = _guests(ctx, portal_id)
         report: list[dict[str, Any]] = []
-        touched: dict[str, pricing.Breakdown] = {}
+        # Each converted domain is priced now and at its own later dates, before and after.
+        touched: dict[str, tuple[list[dt.datetime], list[pricing.Breakdown]]] = {}
         for guest in guests:
             entries = []
             for domain in _responsible_domains(ctx, guest.id):
                 if domain.id not in touched:
-                    touched[domain.id] = breakdown(ctx, domain.id, ctx.now)
+                    points = price_points(ctx, domain.id)
+                    touched[domain.id] = (points, [breakdown(ctx, domain.id, p) for p in points])
                 entries.append(_convert_domain(ctx, guest, domain))
             guest.converted_at = ctx.now
             report.append(
@@ -170,15 +176,18 @@ def convert_guests(ctx: OperationContext, portal_id: str, *, dry_run: bool) -> R
             )
         session.flush()
         changes = {}
-        for domain_id, before in touched.items():
-            change = pricing.change(ctx.catalogue, before, breakdown(ctx, domain_id, ctx.now))
-            if change is not None:
-                changes[domain_id] = change
+        for domain_id, (points, before) in sorted(touched.items()):
+            after = [breakdown(ctx, domain_id, p) for p in points]
+            scheduled = pricing.schedule(
+                ctx.catalogue, list(zip(points, before, after, strict=True))
+            )
+            if scheduled:
+                changes[domain_id] = scheduled
         body: dict[str, Any] = {
             "dry_run": dry_run,
             "converted": len(guests),
             "guests": report,
-            "run_rate_changes": {d: c.as_dict() for d, c in sorted(changes.items())},
+            "run_rate_changes": {d: run_rate_answer(ctx, c) for d, c in changes.items()},
         }
         if not guests:
             body["message"] = "No unconverted guest in this portal: nothing to convert."
@@ -200,21 +209,8 @@ def convert_guests(ctx: OperationContext, portal_id: str, *, dry_run: bool) -> R
             request_id=ctx.request_id,
             at=ctx.now,
         )
-        for domain_id, change in changes.items():
-            for item in change.items:
-                session.add(
-                    models.LedgerEntry(
-                        domain_id=domain_id,
-                        item=item.item,
-                        amount=item.amount,
-                        currency=change.currency,
-                        actor=ctx.actor_label,
-                        operation="convert_guests",
-                        at=ctx.now,
-                        request_id=ctx.request_id,
-                        audit_event_id=event.id,
-                    )
-                )
+        for domain_id, scheduled in changes.items():
+            ledger(ctx, domain_id, "convert_guests", scheduled, event.id)
         body["audit_event_id"] = event.id
         result = Result(200, body)
         remember(ctx, result)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from service import models, pricing
-from service.authz import BRUSSELS, Ref
+from service.authz import Ref
 from service.vocabulary import Plan
 
 from . import states
@@ -17,15 +17,11 @@ from .base import (
     Result,
     invalid,
     run,
+    start_of_day,
 )
 
 # Plans from the smallest up: moving up is an upgrade (now), down a downgrade (1st of next month).
 PLAN_ORDER = [Plan.TRIAL, Plan.MINIMAL, Plan.SMALL, Plan.MEDIUM, Plan.LARGE, Plan.UNLIMITED]
-
-
-def start_of_day(day: dt.date) -> dt.datetime:
-    """Midnight of a Brussels business date, as an instant."""
-    return dt.datetime.combine(day, dt.time(), tzinfo=BRUSSELS)
 
 
 def load_domain(ctx: OperationContext, domain_id: str) -> models.Domain:
@@ -185,11 +181,22 @@ def change_plan(ctx: OperationContext, domain_id: str, plan: str) -> Result:
             portal_id=domain.portal_id,
             domain_id=domain_id,
             priced=True,
-            effective_at=start_of_day(effective_on) if downgrade else None,
+            price_also_at=_future_points(ctx, domain, downgrade, effective_on),
             before=lambda: {"domain": before},
         )
 
     return run(ctx, prepare)
+
+
+def _future_points(
+    ctx: OperationContext, domain: models.Domain, downgrade: bool, effective_on: dt.date
+) -> list[dt.datetime]:
+    """The moments a plan change sets: its own date, and the end of a discount it may start."""
+    points = [start_of_day(effective_on)] if downgrade else []
+    if domain.guest_discount_percent is not None and domain.guest_discount_starts_on is None:
+        end = pricing.add_months(ctx.today, domain.guest_discount_months or 0)
+        points.append(start_of_day(end))
+    return points
 
 
 def _start_guest_discount(ctx: OperationContext, domain: models.Domain) -> None:

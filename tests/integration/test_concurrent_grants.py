@@ -128,19 +128,8 @@ SLOW_USERS = 20
 HOLD = 0.35  # seconds each operation keeps the write gate: 20 x 0.35 s = 7 s of queue
 
 
-def test_writers_wait_for_the_gate_however_long_the_queue(
-    app, client, clean_db, monkeypatch, db_kind, request
-):
+def test_writers_wait_for_the_gate_however_long_the_queue(app, client, clean_db, monkeypatch):
     """A queue longer than any lock timeout must still be served (no 500 for a busy database)."""
-    if db_kind == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: on SQLite a writer waits at most busy_timeout=5000 ms "
-                "(service/db.py) for the write gate; behind a longer queue its "
-                "UPDATE data_revision fails with 'database is locked' and the client gets 500",
-            )
-        )
     load(client, world(holder_before=True))
     real_replay = operations_base.replay
 
