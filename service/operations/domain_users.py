@@ -133,16 +133,16 @@ def delete_user(ctx: OperationContext, domain_id: str, user_id: str) -> Result:
     return run(ctx, prepare)
 
 
-def _role_checks(domain_id: str, user_id: str, role: str, granting: bool) -> list[tuple[str, Ref]]:
+def _role_change(
+    ctx: OperationContext, domain_id: str, user_id: str, role: str, *, granting: bool
+) -> Result:
+    """Grant or revoke one role of a domain user, checked and priced like every operation."""
     if role == DomainRole.BACKOFFICE:
         # Granting needs authorization and an eligible plan; taking it away is user management.
         action = "grant_backoffice" if granting else "manage_users"
-        return [(action, Ref("Domain", domain_id))]
-    return [("grant_role", Ref("DomainUser", user_id))]
-
-
-def grant_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) -> Result:
-    """Grant a role; Backoffice is checked as the domain's grant_backoffice (R12-R14)."""
+        checks = [(action, Ref("Domain", domain_id))]
+    else:
+        checks = [("grant_role", Ref("DomainUser", user_id))]
 
     def prepare() -> Operation:
         user = _domain_user(ctx, domain_id, user_id)
@@ -150,48 +150,23 @@ def grant_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) -
         before = states.domain_user(ctx.session, user)
 
         def apply() -> dict[str, Any]:
-            if ctx.session.get(models.DomainUserRole, (user_id, role)) is None:
-                ctx.session.add(models.DomainUserRole(user_id=user_id, role=role))
-                ctx.session.flush()
-            return {"user": states.domain_user(ctx.session, user)}
-
-        return Operation(
-            "grant_role",
-            Ref("DomainUser", user_id),
-            _role_checks(domain_id, user_id, role, granting=True),
-            apply,
-            portal_id=domain.portal_id,
-            domain_id=domain_id,
-            priced=True,
-            before=lambda: {"user": before},
-        )
-
-    return run(ctx, prepare)
-
-
-def revoke_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) -> Result:
-    """Take a role away; the owner always keeps Management."""
-
-    def prepare() -> Operation:
-        user = _domain_user(ctx, domain_id, user_id)
-        domain = load_domain(ctx, domain_id)
-        before = states.domain_user(ctx.session, user)
-
-        def apply() -> dict[str, Any]:
-            # Checked after the policy: only someone allowed to manage roles learns these.
             held = ctx.session.get(models.DomainUserRole, (user_id, role))
-            if held is None:
-                raise NotFound(f"User {user_id!r} does not hold {role}.")
-            if user.is_owner and role == DomainRole.MANAGEMENT:
-                raise Conflict("The owner always holds Management; transfer ownership first.")
-            ctx.session.delete(held)
+            if granting and held is None:
+                ctx.session.add(models.DomainUserRole(user_id=user_id, role=role))
+            elif not granting:
+                # Checked after the policy: only someone allowed to manage roles learns these.
+                if held is None:
+                    raise NotFound(f"User {user_id!r} does not hold {role}.")
+                if user.is_owner and role == DomainRole.MANAGEMENT:
+                    raise Conflict("The owner always holds Management; transfer ownership first.")
+                ctx.session.delete(held)
             ctx.session.flush()
             return {"user": states.domain_user(ctx.session, user)}
 
         return Operation(
-            "revoke_role",
+            "grant_role" if granting else "revoke_role",
             Ref("DomainUser", user_id),
-            _role_checks(domain_id, user_id, role, granting=False),
+            checks,
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
@@ -200,3 +175,13 @@ def revoke_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) 
         )
 
     return run(ctx, prepare)
+
+
+def grant_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) -> Result:
+    """Grant a role; Backoffice is checked as the domain's grant_backoffice (R12-R14)."""
+    return _role_change(ctx, domain_id, user_id, role, granting=True)
+
+
+def revoke_role(ctx: OperationContext, domain_id: str, user_id: str, role: str) -> Result:
+    """Take a role away; the owner always keeps Management."""
+    return _role_change(ctx, domain_id, user_id, role, granting=False)

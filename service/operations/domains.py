@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from service import models, pricing
@@ -35,21 +36,28 @@ def _snapshot(ctx: OperationContext, domain: models.Domain) -> dict[str, Any]:
     return {"domain": states.domain(domain), "staff": states.staff(ctx.session, domain.id)}
 
 
-def assign_staff(ctx: OperationContext, domain_id: str, function: str, user_id: str) -> Result:
-    """Give a staff function on the domain to an employee of its portal (one holder each, D8)."""
+def _staff_change(
+    ctx: OperationContext, domain_id: str, function: str, user_id: str | None
+) -> Result:
+    """Give a staff function to `user_id`, or take it off the domain when `user_id` is None."""
 
     def prepare() -> Operation:
         domain = load_domain(ctx, domain_id)
-        user = ctx.session.get(models.PortalUser, user_id)
-        if user is None:
-            raise invalid("user_id", f"no portal user {user_id!r}")
-        if user.portal_id != domain.portal_id:
-            raise invalid("user_id", "the user belongs to another portal")
+        slot = ctx.session.get(models.StaffAssignment, (domain_id, function))
+        if user_id is None and slot is None:
+            raise NotFound(f"Domain {domain_id!r} has no {function}.")
+        if user_id is not None:
+            user = ctx.session.get(models.PortalUser, user_id)
+            if user is None:
+                raise invalid("user_id", f"no portal user {user_id!r}")
+            if user.portal_id != domain.portal_id:
+                raise invalid("user_id", "the user belongs to another portal")
         before = _snapshot(ctx, domain)
 
         def apply() -> dict[str, Any]:
-            slot = ctx.session.get(models.StaffAssignment, (domain_id, function))
-            if slot is None:
+            if user_id is None:
+                ctx.session.delete(slot)
+            elif slot is None:
                 ctx.session.add(
                     models.StaffAssignment(domain_id=domain_id, function=function, user_id=user_id)
                 )
@@ -59,7 +67,7 @@ def assign_staff(ctx: OperationContext, domain_id: str, function: str, user_id: 
             return _snapshot(ctx, domain)
 
         return Operation(
-            "assign_staff",
+            "remove_staff" if user_id is None else "assign_staff",
             Ref("Domain", domain_id),
             [("assign_staff", Ref("Domain", domain_id))],
             apply,
@@ -71,29 +79,44 @@ def assign_staff(ctx: OperationContext, domain_id: str, function: str, user_id: 
     return run(ctx, prepare)
 
 
+def assign_staff(ctx: OperationContext, domain_id: str, function: str, user_id: str) -> Result:
+    """Give a staff function on the domain to an employee of its portal (one holder each, D8)."""
+    return _staff_change(ctx, domain_id, function, user_id)
+
+
 def remove_staff(ctx: OperationContext, domain_id: str, function: str) -> Result:
     """Take a staff function off the domain."""
+    return _staff_change(ctx, domain_id, function, None)
+
+
+def _setting(
+    ctx: OperationContext,
+    domain_id: str,
+    operation: str,
+    action: str,
+    change: Callable[[models.Domain], None],
+    *,
+    priced: bool,
+) -> Result:
+    """Change one setting of the domain, checked as `action`."""
 
     def prepare() -> Operation:
         domain = load_domain(ctx, domain_id)
-        slot = ctx.session.get(models.StaffAssignment, (domain_id, function))
-        if slot is None:
-            raise NotFound(f"Domain {domain_id!r} has no {function}.")
-        before = _snapshot(ctx, domain)
+        before = states.domain(domain)
 
         def apply() -> dict[str, Any]:
-            ctx.session.delete(slot)
-            ctx.session.flush()
-            return _snapshot(ctx, domain)
+            change(domain)
+            return {"domain": states.domain(domain)}
 
         return Operation(
-            "remove_staff",
+            operation,
             Ref("Domain", domain_id),
-            [("assign_staff", Ref("Domain", domain_id))],
+            [(action, Ref("Domain", domain_id))],
             apply,
             portal_id=domain.portal_id,
             domain_id=domain_id,
-            before=lambda: before,
+            priced=priced,
+            before=lambda: {"domain": before},
         )
 
     return run(ctx, prepare)
@@ -102,51 +125,21 @@ def remove_staff(ctx: OperationContext, domain_id: str, function: str) -> Result
 def set_shielded(ctx: OperationContext, domain_id: str, shielded: bool) -> Result:
     """Shield the domain (only staff assigned to it reach it, D7), or lift the shield."""
 
-    def prepare() -> Operation:
-        domain = load_domain(ctx, domain_id)
-        before = states.domain(domain)
+    def change(domain: models.Domain) -> None:
+        domain.shielded = shielded
 
-        def apply() -> dict[str, Any]:
-            domain.shielded = shielded
-            return {"domain": states.domain(domain)}
-
-        return Operation(
-            "set_shielded",
-            Ref("Domain", domain_id),
-            [("manage_settings", Ref("Domain", domain_id))],
-            apply,
-            portal_id=domain.portal_id,
-            domain_id=domain_id,
-            before=lambda: {"domain": before},
-        )
-
-    return run(ctx, prepare)
+    return _setting(ctx, domain_id, "set_shielded", "manage_settings", change, priced=False)
 
 
 def set_bo_access(ctx: OperationContext, domain_id: str, authorized: bool) -> Result:
     """Authorize Back Office Access for the domain (R13), or revoke it (its roles go dormant)."""
+    action = "authorize_bo_access" if authorized else "revoke_bo_access"
 
-    def prepare() -> Operation:
-        domain = load_domain(ctx, domain_id)
-        before = states.domain(domain)
-        action = "authorize_bo_access" if authorized else "revoke_bo_access"
+    def change(domain: models.Domain) -> None:
+        domain.bo_access_authorized = authorized
 
-        def apply() -> dict[str, Any]:
-            domain.bo_access_authorized = authorized
-            return {"domain": states.domain(domain)}
-
-        return Operation(
-            action,
-            Ref("Domain", domain_id),
-            [(action, Ref("Domain", domain_id))],
-            apply,
-            portal_id=domain.portal_id,
-            domain_id=domain_id,
-            priced=True,
-            before=lambda: {"domain": before},
-        )
-
-    return run(ctx, prepare)
+    # Seats move: dormant roles wake up, or effective ones go dormant.
+    return _setting(ctx, domain_id, action, action, change, priced=True)
 
 
 def change_plan(ctx: OperationContext, domain_id: str, plan: str) -> Result:
