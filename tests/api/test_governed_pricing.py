@@ -412,3 +412,51 @@ def test_the_ledger_up_to_any_date_adds_up_to_the_billing_at_that_date(
             Decimal("0.00"),
         )
         assert booked == Decimal(billing(client, "d-1", day)["total"]) - initial[day], day
+
+
+def test_the_ledger_adds_up_at_every_date_through_a_converted_guests_discount(client, guest_world):
+    """After each step, up to any date (discount start, downgrade, discount end, later), the
+    ledger is exactly what the governed changes did to that date's run-rate."""
+    today = today_brussels()
+    first = midnight(pricing.first_of_next_month(today))
+    end = midnight(pricing.add_months(today, 24))
+    dates = [
+        first - dt.timedelta(seconds=1),
+        first,
+        end - dt.timedelta(seconds=1),
+        end,
+        end + dt.timedelta(days=40),
+    ]
+    soon = dt.datetime.now(BRUSSELS) + dt.timedelta(minutes=2)
+    if soon < dates[0]:
+        dates.insert(0, soon)
+    initial = {d: Decimal(billing(client, "d-g", d)["total"]) for d in dates}
+    g, admin = "DomainUser:du-g", ADMIN
+    extra = {"id": "du-extra", "email": "x@client.example", "name": "X"}
+    steps = [
+        ("POST", "/v1/portals/p-1/guest-conversion", admin, {"dry_run": False}),
+        ("PUT", "/v1/domains/d-g/plan", g, {"plan": "Medium"}),  # the discount starts
+        ("PUT", "/v1/domains/d-g/users/du-g/roles/Backoffice", g, None),
+        ("PUT", "/v1/domains/d-g/plan", g, {"plan": "Large"}),  # upgrade inside the discount
+        ("POST", "/v1/domains/d-g/users", g, extra),
+        ("PUT", "/v1/domains/d-g/plan", g, {"plan": "Small"}),  # downgrade next month
+        ("PUT", "/v1/domains/d-g/bo-access", admin, {"authorized": False}),
+        ("DELETE", "/v1/domains/d-g/users/du-extra", g, None),
+        ("PUT", "/v1/domains/d-g/bo-access", admin, {"authorized": True}),
+        ("PUT", "/v1/domains/d-g/plan", g, {"plan": "Unlimited"}),  # replaces the downgrade
+    ]
+    for method, path, actor, body in steps:
+        response = act(client, method, path, actor, body)
+        assert response.status_code in (200, 201), (path, response.json)
+        entries = ledger_entries(client, "d-g")
+        for day in dates:
+            booked = sum(
+                (
+                    Decimal(e["amount"])
+                    for e in entries
+                    if dt.datetime.fromisoformat(e["at"]) <= day
+                ),
+                Decimal("0.00"),
+            )
+            expected = Decimal(billing(client, "d-g", day)["total"]) - initial[day]
+            assert booked == expected, (path, body, day.isoformat())
