@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from marshmallow import (
-    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -164,8 +163,9 @@ class DomainUserSchema(_Strict):
 
 
 class WorldSchema(Schema):
+    # A misspelled section ("domain_user") must not import nothing and answer 200.
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
     portals = fields.List(fields.Nested(PortalSchema), load_default=list)
     portal_users = fields.List(fields.Nested(PortalUserSchema), load_default=list)

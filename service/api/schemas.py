@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from service.validation import TIME_RANGE_ERROR, instant_in_range
 from service.vocabulary import ID_PATTERN, Action, ActorType, ResourceType
@@ -43,11 +43,11 @@ class Instant(fields.AwareDateTime):
         return at
 
 
-class Context(Schema):
-    """The request's context; `at` (ISO 8601 with offset) defaults to now."""
+class Context(_Strict):
+    """The request's context; `at` (ISO 8601 with offset) defaults to now.
 
-    class Meta:
-        unknown = EXCLUDE
+    Strict too: a misspelled `at` must not silently decide at the current time.
+    """
 
     at = Instant(load_default=None, allow_none=True)
 

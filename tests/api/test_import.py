@@ -505,3 +505,10 @@ def test_text_with_a_lone_surrogate_is_not_a_500(base, send):
     payload["portals"][0]["name"] = "Fiduciaire \ud800"
     response = send(payload)
     assert response.status_code in (200, 400), response.json
+
+
+def test_a_misspelled_section_is_400_and_imports_nothing(base, send, app):
+    response = send({"domain_user": BASE["domain_users"]})
+    error = error_of(response)
+    assert "domain_user" in error["details"]
+    assert snapshot(app) == base

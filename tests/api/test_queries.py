@@ -745,3 +745,9 @@ def test_outsiders_and_unknown_ids_have_no_actions(post, actor, resource):
 )
 def test_actions_invalid_field_is_400(post, change, field):
     assert names(post("/v1/actions", {**ENDPOINTS["/v1/actions"], **change}), field)
+
+
+@pytest.mark.parametrize("path", ["/v1/authorize", "/v1/list-resources", "/v1/list-actors"])
+def test_a_misspelled_context_field_is_400_not_a_decision_at_now(post, path):
+    body = {**ENDPOINTS[path], "context": {"time": "2022-06-30T10:00:00+02:00"}}
+    assert names(post(path, body), "context.time")
