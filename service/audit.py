@@ -109,6 +109,8 @@ class Verification:
     checked: int
     first_broken_id: int | None = None
     problem: str | None = None
+    # The hash of the last event verified: record it elsewhere to detect a truncated tail later.
+    head: str = GENESIS
 
 
 def _events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
@@ -140,7 +142,7 @@ def verify(session: Session) -> Verification:
             return Verification(False, checked, event.id, "contents do not match the hash")
         expected_prev = event.hash
         checked += 1
-    return Verification(True, checked)
+    return Verification(True, checked, head=expected_prev)
 
 
 def as_dict(event: AuditEvent) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def audit_verify_command() -> None:
     finally:
         _dispose(app)
     if result.ok:
-        click.echo(f"Audit chain intact: {result.checked} events verified.")
+        click.echo(f"Audit chain intact: {result.checked} events verified; head {result.head}.")
         return
     click.echo(
         f"Audit chain BROKEN at event {result.first_broken_id}: {result.problem} "

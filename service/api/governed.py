@@ -140,10 +140,10 @@ class GuestConversion(_Strict):
 
 
 # -- request plumbing -----------------------------------------------------------------------
-def _path_id(name: str, value: str) -> str:
+def _path_id(name: str, value: str, where: str = "path") -> str:
     if not ID_PATTERN.match(value):
         raise ApiError(
-            400, "invalid_request", f"Invalid {name} in the path.", {"path": {name: [_ID_ERROR]}}
+            400, "invalid_request", f"Invalid {name} in the {where}.", {where: {name: [_ID_ERROR]}}
         )
     return value
 
@@ -545,7 +545,7 @@ def get_audit() -> Response:
     ):
         value = request.args.get(name)
         if value is not None:
-            stmt = stmt.where(column == _path_id(name, value))
+            stmt = stmt.where(column == _path_id(name, value, "query"))
     actor = request.args.get("actor")
     if actor is not None:
         stmt = stmt.where(models.AuditEvent.actor == actor)

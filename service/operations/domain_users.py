@@ -37,8 +37,6 @@ def add_user(ctx: OperationContext, domain_id: str, data: dict[str, Any]) -> Res
 
     def prepare() -> Operation:
         domain = load_domain(ctx, domain_id)
-        if ctx.session.get(models.DomainUser, data["id"]) is not None:
-            raise Conflict(f"A domain user {data['id']!r} already exists.")
         administrations = sorted(set(data.get("administrations") or []))
         if administrations:
             known = set(
@@ -66,6 +64,9 @@ def add_user(ctx: OperationContext, domain_id: str, data: dict[str, Any]) -> Res
             checks.append(("grant_backoffice", domain_ref))
 
         def apply() -> dict[str, Any]:
+            # After the policy: an outsider learns nothing about which ids exist.
+            if ctx.session.get(models.DomainUser, data["id"]) is not None:
+                raise Conflict(f"A domain user {data['id']!r} already exists.")
             user = models.DomainUser(
                 id=data["id"],
                 domain_id=domain_id,

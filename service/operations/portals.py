@@ -50,11 +50,12 @@ def create_user(ctx: OperationContext, portal_id: str, data: dict[str, Any]) -> 
     def prepare() -> Operation:
         _portal(ctx, portal_id)
         _check_scope(data["role"], data["scope"])
-        if ctx.session.get(models.PortalUser, data["id"]) is not None:
-            raise Conflict(f"A portal user {data['id']!r} already exists.")
         action = "create_guest" if data["role"] == PortalRole.PORTAL_GUEST else "create_user"
 
         def apply() -> dict[str, Any]:
+            # After the policy: an outsider learns nothing about which ids exist.
+            if ctx.session.get(models.PortalUser, data["id"]) is not None:
+                raise Conflict(f"A portal user {data['id']!r} already exists.")
             user = models.PortalUser(
                 id=data["id"],
                 portal_id=portal_id,
@@ -92,7 +93,7 @@ def change_role(
         checks = [("change_role", Ref("PortalUser", user_id))]
         if data["role"] == PortalRole.PORTAL_GUEST and user.role != PortalRole.PORTAL_GUEST:
             checks.append(("create_guest", Ref("Portal", portal_id)))
-        before = states.portal_user(user)
+        before = {"user": states.portal_user(user)}
 
         def apply() -> dict[str, Any]:
             if user.converted_at is not None:
@@ -153,13 +154,14 @@ def create_domain(ctx: OperationContext, portal_id: str, data: dict[str, Any]) -
 
     def prepare() -> Operation:
         _portal(ctx, portal_id)
-        if ctx.session.get(models.Domain, data["id"]) is not None:
-            raise Conflict(f"A domain {data['id']!r} already exists.")
         owner = data.get("owner")
-        if owner and ctx.session.get(models.DomainUser, owner["id"]) is not None:
-            raise Conflict(f"A domain user {owner['id']!r} already exists.")
 
         def apply() -> dict[str, Any]:
+            # After the policy: an outsider learns nothing about which ids exist.
+            if ctx.session.get(models.Domain, data["id"]) is not None:
+                raise Conflict(f"A domain {data['id']!r} already exists.")
+            if owner and ctx.session.get(models.DomainUser, owner["id"]) is not None:
+                raise Conflict(f"A domain user {owner['id']!r} already exists.")
             domain = models.Domain(
                 id=data["id"],
                 portal_id=portal_id,

@@ -262,8 +262,7 @@ def test_administrator_can_change_a_role_and_scope(app, client, world):
         outcome="allowed",
         target=("PortalUser", "u-de"),
     )
-    # (change_role records the bare user as `before`, but `{"user": ...}` as `after`)
-    assert event["before"]["role"] == "PortalDataEntry"
+    assert event["before"]["user"]["role"] == "PortalDataEntry"
     assert event["after"]["user"]["role"] == "PortalBackoffice"
 
 
@@ -563,3 +562,11 @@ def test_re_roling_a_converted_guest_leaves_an_importable_state(client, clean_db
         "/v1/import", json={"portal_users": users}, headers={"Authorization": "Bearer admin-secret"}
     )
     assert response.status_code == 200, response.json
+
+
+def test_an_outsider_creating_a_taken_id_is_denied_not_told_it_exists(client, world):
+    # The id check comes after the policy: a 409 would tell an outsider which ids exist.
+    body = {"id": "u-de", "email": "x@x.be", "name": "X", "role": "PortalDataEntry"}
+    response = act(client, "POST", "/v1/portals/p-1/users", "PortalUser:u-bo", body)
+    assert response.status_code == 403, response.json
+    assert response.json["error"]["details"]["reasons"] == ["not_portal_administrator"]
