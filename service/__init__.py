@@ -60,11 +60,18 @@ def _init_authz(app: Flask) -> None:
     from service import pricing
     from service.authz import build_authorizer
     from service.config import ConfigError
+    from service.decisionlog import DecisionLog
 
     try:
         app.extensions["catalogue"] = pricing.Catalogue.load(app.config["PRICING_CATALOGUE"])
     except (OSError, ValueError) as exc:
         raise ConfigError(f"PRICING_CATALOGUE: {exc}") from exc
+    try:
+        app.extensions["decision_log"] = DecisionLog.from_config(
+            app.config["DECISION_LOG"], app.config["DECISION_LOG_PATH"]
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"DECISION_LOG: {exc}") from exc
     if not app.config["LOAD_POLICY"]:
         return
     app.extensions["authz"] = build_authorizer(app.config["POLICY_PATHS"])

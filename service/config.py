@@ -156,6 +156,9 @@ def load_settings(
         "REQUIRE_API_KEYS": parse_bool("REQUIRE_API_KEYS", setting("REQUIRE_API_KEYS", True)),
         # False skips building the policy engine (commands that only touch the database).
         "LOAD_POLICY": parse_bool("LOAD_POLICY", setting("LOAD_POLICY", True)),
+        # The decision log: off, all or denies; and where its JSON lines go ("-" = stderr).
+        "DECISION_LOG": str(setting("DECISION_LOG", "denies")).strip().lower(),
+        "DECISION_LOG_PATH": setting("DECISION_LOG_PATH", "-"),
         # The price catalogue of the pricing module (default: service/catalogue.json).
         "PRICING_CATALOGUE": setting("PRICING_CATALOGUE", None),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,

@@ -6,10 +6,11 @@ A deny is data, not an error: every query answers 200 with the policy's decision
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 
 from service.api import Blueprint
 from service.api.errors import ApiError
@@ -28,6 +29,7 @@ from service.api.schemas import (
 from service.api.security import require_scope
 from service.authz import Authorizer, Check, InvalidCursor, Ref
 from service.db import db
+from service.decisionlog import DecisionLog
 
 blp = Blueprint("queries", __name__, url_prefix="/v1", description="Authorization queries")
 
@@ -56,6 +58,59 @@ def _decision_id() -> str:
     return uuid.uuid4().hex
 
 
+def decision_log() -> DecisionLog:
+    found = current_app.extensions.get("decision_log")
+    return found if found is not None else DecisionLog("off")
+
+
+def log_decisions(
+    endpoint: str, checks: list[Check], decisions: list[Any], ids: list[str], started: float
+) -> None:
+    """Write the decision log's line for each decision (as the configured mode wants)."""
+    dlog, version = decision_log(), authorizer().policy_version
+    if dlog.mode == "off":
+        return
+    for check, decision, decision_id in zip(checks, decisions, ids, strict=True):
+        dlog.decision(
+            endpoint=endpoint,
+            decision_id=decision_id,
+            actor=check.actor,
+            action=check.action,
+            resource=check.resource,
+            allowed=decision.allowed,
+            reasons=decision.reasons,
+            policy_version=version,
+            started=started,
+            clock=time.perf_counter,
+            caller=g.get("api_key_name"),
+            request_id=g.get("request_id"),
+        )
+
+
+def log_listing(
+    endpoint: str,
+    actor: Ref | None,
+    action: str,
+    resource: Ref | None,
+    resource_type: str | None,
+    count: int,
+    started: float,
+) -> None:
+    decision_log().listing(
+        endpoint=endpoint,
+        actor=actor,
+        action=action,
+        resource=resource,
+        resource_type=resource_type,
+        count=count,
+        policy_version=authorizer().policy_version,
+        started=started,
+        clock=time.perf_counter,
+        caller=g.get("api_key_name"),
+        request_id=g.get("request_id"),
+    )
+
+
 @blp.route("/authorize", methods=["POST"])
 @require_scope("check")
 @blp.arguments(AuthorizeRequest)
@@ -63,11 +118,15 @@ def _decision_id() -> str:
 def authorize(body: dict[str, Any]) -> dict[str, Any]:
     """Decide whether an actor may take an action on a resource, with the reasons of a deny."""
     az = authorizer()
-    decision = az.authorize_many(db.session(), [_check(body)])[0]
+    started = time.perf_counter()
+    checks = [_check(body)]
+    decision = az.authorize_many(db.session(), checks)[0]
+    decision_id = _decision_id()
+    log_decisions("authorize", checks, [decision], [decision_id], started)
     return {
         "allowed": decision.allowed,
         "reasons": list(decision.reasons),
-        "decision_id": _decision_id(),
+        "decision_id": decision_id,
         "policy_version": az.policy_version,
     }
 
@@ -79,11 +138,15 @@ def authorize(body: dict[str, Any]) -> dict[str, Any]:
 def authorize_batch(body: dict[str, Any]) -> dict[str, Any]:
     """Decide 1 to 1000 checks; the results come in request order."""
     az = authorizer()
-    decisions = az.authorize_many(db.session(), [_check(c) for c in body["checks"]])
+    started = time.perf_counter()
+    checks = [_check(c) for c in body["checks"]]
+    decisions = az.authorize_many(db.session(), checks)
+    ids = [_decision_id() for _ in decisions]
+    log_decisions("authorize/batch", checks, decisions, ids, started)
     return {
         "results": [
-            {"allowed": d.allowed, "reasons": list(d.reasons), "decision_id": _decision_id()}
-            for d in decisions
+            {"allowed": d.allowed, "reasons": list(d.reasons), "decision_id": i}
+            for d, i in zip(decisions, ids, strict=True)
         ],
         "policy_version": az.policy_version,
     }
@@ -105,6 +168,7 @@ def _invalid_cursor(exc: InvalidCursor) -> ApiError:
 def list_resources(body: dict[str, Any]) -> dict[str, Any]:
     """List the ids of a resource type the actor may act on, ascending, one page at a time."""
     az = authorizer()
+    started = time.perf_counter()
     try:
         ids, cursor = az.list_resources(
             db.session(),
@@ -117,6 +181,15 @@ def list_resources(body: dict[str, Any]) -> dict[str, Any]:
         )
     except InvalidCursor as exc:
         raise _invalid_cursor(exc) from None
+    log_listing(
+        "list-resources",
+        _ref(body["actor"]),
+        body["action"],
+        None,
+        body["resource_type"],
+        len(ids),
+        started,
+    )
     return {"ids": ids, "next_cursor": cursor, "policy_version": az.policy_version}
 
 
@@ -127,6 +200,7 @@ def list_resources(body: dict[str, Any]) -> dict[str, Any]:
 def list_actors(body: dict[str, Any]) -> dict[str, Any]:
     """List the actors who may take an action on a resource, by (type, id)."""
     az = authorizer()
+    started = time.perf_counter()
     try:
         actors, cursor = az.list_actors(
             db.session(),
@@ -139,6 +213,9 @@ def list_actors(body: dict[str, Any]) -> dict[str, Any]:
         )
     except InvalidCursor as exc:
         raise _invalid_cursor(exc) from None
+    log_listing(
+        "list-actors", None, body["action"], _ref(body["resource"]), None, len(actors), started
+    )
     return {
         "actors": [{"type": a.type, "id": a.id} for a in actors],
         "next_cursor": cursor,
@@ -153,5 +230,8 @@ def list_actors(body: dict[str, Any]) -> dict[str, Any]:
 def actions(body: dict[str, Any]) -> dict[str, Any]:
     """List the actions the actor may take on the resource, sorted."""
     az = authorizer()
-    found = az.actions(db.session(), _ref(body["actor"]), _ref(body["resource"]), _at(body))
+    started = time.perf_counter()
+    actor, resource = _ref(body["actor"]), _ref(body["resource"])
+    found = az.actions(db.session(), actor, resource, _at(body))
+    log_listing("actions", actor, "*", resource, None, len(found), started)
     return {"actions": found, "policy_version": az.policy_version}
