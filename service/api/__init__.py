@@ -22,9 +22,10 @@ class Blueprint(flask_smorest.Blueprint):
 
 def register_blueprints(api: flask_smorest.Api) -> None:
     """Register every blueprint of the service on `api` (routes and OpenAPI)."""
-    from service.api import data, governed, health, queries
+    from service.api import authzen, data, governed, health, queries
 
     api.register_blueprint(health.blp)
     api.register_blueprint(queries.blp)
     api.register_blueprint(data.blp)
     api.register_blueprint(governed.blp)
+    api.register_blueprint(authzen.blp)
