@@ -261,6 +261,19 @@ def run_inprocess(kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
     return json.loads(res_path.read_text())
 
 
+def run_governed(kind: str, url: str, grants: int) -> dict[str, Any]:
+    out = OUT / f"governed-{kind}-result.json"
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(
+        [sys.executable, "-m", "bench.governed", url, str(out), str(grants)],
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
+    return json.loads(out.read_text())
+
+
 def run_db(
     kind: str,
     big: worlds.World,
@@ -300,6 +313,8 @@ def run_db(
     }
     log(f"{kind}: in-process measurements (child process)")
     res["inprocess"] = run_inprocess(kind, cfg)
+    log(f"{kind}: governed grants (child process)")
+    res["governed"] = run_governed(kind, urls["big"], 50 if args.quick else 200)
     if not args.no_http:
         log(f"{kind}: HTTP measurements")
         bodies_file = _write_lines(OUT / f"bodies-{kind}.jsonl", bodies)

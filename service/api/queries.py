@@ -21,6 +21,7 @@ from service.api.schemas import (
     AuthorizeResponse,
     BatchRequest,
     BatchResponse,
+    ExplainResponse,
     ListActorsRequest,
     ListActorsResponse,
     ListResourcesRequest,
@@ -128,6 +129,27 @@ def authorize(body: dict[str, Any]) -> dict[str, Any]:
         "reasons": list(decision.reasons),
         "decision_id": decision_id,
         "policy_version": az.policy_version,
+    }
+
+
+@blp.route("/explain", methods=["POST"])
+@require_scope("check")
+@blp.arguments(AuthorizeRequest)
+@blp.response(200, ExplainResponse)
+def explain(body: dict[str, Any]) -> dict[str, Any]:
+    """Decide like /v1/authorize, and explain the decision from the policy's own evaluation."""
+    az = authorizer()
+    started = time.perf_counter()
+    check = _check(body)
+    decision, explanation = az.explain(db.session(), check)
+    decision_id = _decision_id()
+    log_decisions("explain", [check], [decision], [decision_id], started)
+    return {
+        "allowed": decision.allowed,
+        "reasons": list(decision.reasons),
+        "decision_id": decision_id,
+        "policy_version": az.policy_version,
+        "explanation": explanation,
     }
 
 

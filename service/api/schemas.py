@@ -66,6 +66,10 @@ class AuthorizeResponse(Schema):
     policy_version = fields.String(required=True)
 
 
+class ExplainResponse(AuthorizeResponse):
+    explanation = fields.Dict(required=True)
+
+
 class BatchRequest(_Strict):
     checks = fields.List(
         fields.Nested(AuthorizeRequest),

@@ -113,6 +113,15 @@ class Authorizer:
             decisions.append(engine.decide(actor, check.action, resource, policy_context(check.at)))
         return decisions
 
+    def explain(self, session: Session, check: Check) -> tuple[Decision, dict[str, Any]]:
+        """Decide one check and explain the decision from the policy's own evaluation."""
+        objects = self._load_refs(session, [check.actor, check.resource])
+        actor = objects.get(check.actor) or facts.Unknown("actor", *check.actor)
+        resource = objects.get(check.resource) or facts.Unknown("resource", *check.resource)
+        engine, ctx = self._engine, policy_context(check.at)
+        decision = engine.decide(actor, check.action, resource, ctx)
+        return decision, engine.explain(actor, check.action, resource, ctx)
+
     def actions(self, session: Session, actor: Ref, resource: Ref, at: dt.datetime) -> list[str]:
         objects = self._load_refs(session, [actor, resource])
         if actor not in objects or resource not in objects:

@@ -18,6 +18,7 @@ from polar.data_filtering import serialize_types
 from polar.partial import TypeConstraint
 
 from . import facts
+from .explain import Explainer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class PolicyEngine:
         self._oso = _build(files, with_fields=False)
         self._filtering = _build(files, with_fields=True)
         self._filtering.set_data_filtering_adapter(_PreloadedRelations())
+        self._explainer = Explainer(self._oso, self.paths)
 
     # -- single decisions ------------------------------------------------------------------
     def is_allowed(self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> bool:
@@ -78,6 +80,12 @@ class PolicyEngine:
             # A policy gap: the suite proves this cannot happen on its worlds; make it loud here.
             log.error("deny without a reason: %s %s %r", type(actor).__name__, action, resource)
         return Decision(False, reasons)
+
+    def explain(
+        self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Explain a decision from the policy's own trace (see `explain.py`)."""
+        return self._explainer.explain(actor, action, resource, ctx)
 
     def allowed_actions(self, actor: Any, resource: Any, ctx: dict[str, Any]) -> set[str]:
         actions: set[str] = set()
