@@ -41,7 +41,7 @@ class AuthZenSearchedEntity(_Lenient):
     """The entity a search looks for: `type` only; an `id`, if present, is ignored (any type)."""
 
     type = fields.String(required=True)
-    id = fields.Raw(metadata={"description": "Ignored"})
+    id = fields.Raw(allow_none=True, metadata={"description": "Ignored"})
     properties = fields.Dict()
 
 
@@ -79,7 +79,10 @@ class AuthZenEvaluationsRequest(_Lenient):
     resource = fields.Nested(AuthZenEntity)
     context = fields.Nested(AuthZenContext)
     evaluations = fields.List(
-        fields.Raw(metadata={"description": "An evaluation request; missing keys use defaults"}),
+        fields.Raw(
+            allow_none=True,
+            metadata={"description": "An evaluation request; missing keys use defaults"},
+        ),
         validate=validate.Length(max=MAX_EVALUATIONS, error="send at most 1000 evaluations"),
     )
     options = fields.Nested(
