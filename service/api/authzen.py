@@ -19,6 +19,8 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -40,8 +42,10 @@ from service.api.authzen_schemas import (
     AuthZenSubjectSearchRequest,
 )
 from service.api.errors import ApiError
+from service.api.queries import log_decisions, log_listing
 from service.api.security import require_scope
 from service.authz import Authorizer, Check, InvalidCursor, Ref, decode_cursor, encode_cursor
+from service.authz.engine import Decision
 from service.db import db
 from service.vocabulary import ActorType, Reason, ResourceType
 
@@ -114,41 +118,43 @@ def _error_answer(message: str) -> dict[str, Any]:
     return {"decision": False, "context": {"error": {"status": 400, "message": message}}}
 
 
-def _decide(az: Authorizer, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _decide(
+    az: Authorizer, requests: Sequence[dict[str, Any]], endpoint: str
+) -> list[dict[str, Any]]:
     """Decide validated evaluation requests, in order, with one `authorize_many` call.
 
     A subject or resource of a type the service does not know is denied here as unknown: the
-    engine loads objects by type, and there is no object of that type to load.
+    engine loads objects by type, and there is no object of that type to load. Every decision
+    goes to the decision log, as /v1's do.
     """
-    answers: list[dict[str, Any] | None] = []
+    started = time.perf_counter()
     checks: list[Check] = []
+    known: list[Check] = []
+    decisions: list[Decision | None] = []
     for body in requests:
         subject, resource = body["subject"], body["resource"]
+        check = Check(
+            Ref(subject["type"], subject["id"]),
+            body["action"]["name"],
+            Ref(resource["type"], resource["id"]),
+            _at(body.get("context")),
+        )
+        checks.append(check)
         unknown = []
         if subject["type"] not in _ACTOR_TYPES:
             unknown.append(Reason.UNKNOWN_ACTOR.value)
         if resource["type"] not in _RESOURCE_TYPES:
             unknown.append(Reason.UNKNOWN_RESOURCE.value)
         if unknown:
-            answers.append(_answer(False, sorted(unknown)))
-            continue
-        answers.append(None)
-        checks.append(
-            Check(
-                Ref(subject["type"], subject["id"]),
-                body["action"]["name"],
-                Ref(resource["type"], resource["id"]),
-                _at(body.get("context")),
-            )
-        )
-    decided = iter(az.authorize_many(db.session(), checks) if checks else [])
-    out = []
-    for answer in answers:
-        if answer is None:
-            decision = next(decided)
-            answer = _answer(decision.allowed, decision.reasons)
-        out.append(answer)
-    return out
+            decisions.append(Decision(False, tuple(unknown)))
+        else:
+            decisions.append(None)
+            known.append(check)
+    decided = iter(az.authorize_many(db.session(), known) if known else [])
+    final = [d if d is not None else next(decided) for d in decisions]
+    ids = [uuid.uuid4().hex for _ in final]
+    log_decisions(endpoint, checks, final, ids, started)
+    return [_answer(d.allowed, d.reasons) for d in final]
 
 
 @blp.route(f"{PREFIX}/evaluation", methods=["POST"])
@@ -158,7 +164,7 @@ def _decide(az: Authorizer, requests: Sequence[dict[str, Any]]) -> list[dict[str
 @blp.response(200, AuthZenDecision)
 def evaluation(body: dict[str, Any]) -> dict[str, Any]:
     """Access Evaluation: may the subject take the action on the resource?"""
-    return _decide(authorizer(), [body])[0]
+    return _decide(authorizer(), [body], "authzen/evaluation")[0]
 
 
 def _messages_text(messages: Any, path: str = "") -> list[str]:
@@ -219,10 +225,10 @@ def evaluations(body: dict[str, Any]) -> dict[str, Any]:
                 "The request is invalid: fix the fields listed in details.",
                 {"json": exc.messages},
             ) from None
-        return _decide(az, [single])[0]
+        return _decide(az, [single], "authzen/evaluations")[0]
 
     prepared = [_item_request(i, item, defaults) for i, item in enumerate(items)]
-    decided = iter(_decide(az, [p for p in prepared if isinstance(p, dict)]))
+    decided = iter(_decide(az, [p for p in prepared if isinstance(p, dict)], "authzen/evaluations"))
     answers = [_error_answer(p) if isinstance(p, str) else next(decided) for p in prepared]
 
     semantic = body["options"]["evaluations_semantic"]
@@ -292,6 +298,7 @@ def search_subject(body: dict[str, Any]) -> dict[str, Any]:
 
     `subject.id` is ignored. Sorted by id; an unknown type, resource or action finds nothing.
     """
+    started = time.perf_counter()
     subject_type = body["subject"]["type"]
     action, resource = body["action"]["name"], body["resource"]
     at = body["context"].get("at")
@@ -311,6 +318,8 @@ def search_subject(body: dict[str, Any]) -> dict[str, Any]:
         )
     except InvalidCursor as exc:
         raise _invalid_token(str(exc)) from None
+    resource_ref = Ref(resource["type"], resource["id"])
+    log_listing("authzen/search/subject", None, action, resource_ref, None, len(actors), started)
     results = [{"type": a.type, "id": a.id} for a in actors]
     return _search_answer(results, following, binding)
 
@@ -325,6 +334,7 @@ def search_resource(body: dict[str, Any]) -> dict[str, Any]:
 
     `resource.id` is ignored. Sorted by id; an unknown type, subject or action finds nothing.
     """
+    started = time.perf_counter()
     subject, action = body["subject"], body["action"]["name"]
     resource_type = body["resource"]["type"]
     at = body["context"].get("at")
@@ -344,6 +354,8 @@ def search_resource(body: dict[str, Any]) -> dict[str, Any]:
         )
     except InvalidCursor as exc:
         raise _invalid_token(str(exc)) from None
+    actor = Ref(subject["type"], subject["id"])
+    log_listing("authzen/search/resource", actor, action, None, resource_type, len(ids), started)
     return _search_answer([{"type": resource_type, "id": i} for i in ids], following, binding)
 
 
@@ -357,6 +369,7 @@ def search_action(body: dict[str, Any]) -> dict[str, Any]:
 
     An unknown subject or resource (type or id) finds nothing.
     """
+    started = time.perf_counter()
     subject, resource = body["subject"], body["resource"]
     at = body["context"].get("at")
     binding = _binding(
@@ -369,16 +382,13 @@ def search_action(body: dict[str, Any]) -> dict[str, Any]:
         raise _invalid_token(str(exc)) from None
     if subject["type"] not in _ACTOR_TYPES or resource["type"] not in _RESOURCE_TYPES:
         return _search_answer([], None, binding)
-    names = authorizer().actions(
-        db.session(),
-        Ref(subject["type"], subject["id"]),
-        Ref(resource["type"], resource["id"]),
-        _at(body["context"]),
-    )
+    actor, target = Ref(subject["type"], subject["id"]), Ref(resource["type"], resource["id"])
+    names = authorizer().actions(db.session(), actor, target, _at(body["context"]))
     if after is not None:
         names = [name for name in names if name > after]
     limit = _limit(body["page"])
     following = encode_cursor(names[limit - 1]) if len(names) > limit else None
+    log_listing("authzen/search/action", actor, "*", target, None, len(names[:limit]), started)
     return _search_answer([{"name": n} for n in names[:limit]], following, binding)
 
 

@@ -26,6 +26,8 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +35,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.decisionlog import DecisionLog
 from service.vocabulary import Action
 from tests.conftest import ADMIN_SECRET, CHECK_SECRET, delete_all_rows
 from tests.policy.test_decision_tables import CASES, TABLES, _instant
@@ -422,3 +425,25 @@ def test_action_search_lists_what_v1_lists(policy_world, actor, resource):
     v1 = post(policy_world, "/v1/actions", {"actor": _split(actor), "resource": _split(resource),
               "context": at})["actions"]  # fmt: skip
     assert [r["name"] for r in az] == v1
+
+
+# --- 3. the decision log sees AuthZEN decisions as it sees /v1's ------------------------------
+
+
+def test_authzen_decisions_and_searches_go_to_the_decision_log(client, scenario, app, monkeypatch):
+    buffer = io.StringIO()
+    monkeypatch.setitem(app.extensions, "decision_log", DecisionLog("all", buffer))
+    post(client, EVALUATION, {"subject": BOB, "action": WRITE, "resource": RECORD_1})
+    items = [{"resource": RECORD_1}, {"resource": {"type": "record", "id": "record-9"}}, {}]
+    post(client, EVALUATIONS, {"subject": ALICE, "action": READ, "evaluations": items})
+    post(client, RESOURCES, {"subject": ALICE, "action": READ, "resource": {"type": "Domain"}})
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    decisions = [line for line in lines if line["kind"] == "decision"]
+    assert [(d["endpoint"], d["allowed"], d["reasons"]) for d in decisions] == [
+        ("authzen/evaluation", False, ["role_missing"]),
+        ("authzen/evaluations", True, []),
+        ("authzen/evaluations", False, ["unknown_resource"]),
+    ]
+    assert decisions[0]["actor"] == BOB and decisions[0]["caller"] == "checker"
+    [listing] = [line for line in lines if line["kind"] == "list"]
+    assert listing["endpoint"] == "authzen/search/resource" and listing["count"] == 1
