@@ -231,15 +231,6 @@ NOT_MEASURED = [
         "≥ 10\u00d7",
         "not measured",
     ),
-    Row(
-        "7",
-        "Governed grant median; 50 concurrent grants charge the right seats",
-        "all",
-        "—",
-        "not in this first bench",
-        "≤ 20 ms; exact",
-        "not measured",
-    ),
 ]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from service.vocabulary import ID_PATTERN
@@ -153,12 +153,23 @@ class Authorizer:
 
     def seat_holders(self, session: Session, domain_id: str, at: dt.datetime) -> int:
         """Count the domain users the policy names `seat_holder` (effective Back Office Access)."""
+        return self.billing_facts(session, domain_id, at)[1]
+
+    def billing_facts(
+        self, session: Session, domain_id: str, at: dt.datetime
+    ) -> tuple[str | None, int]:
+        """Return the plan in force at `at` and the number of seat holders, as the policy says."""
         found = loader.load(session, "Domain", [domain_id])
         if domain_id not in found:
-            return 0
-        flt = self._engine.seat_holder_filter(found[domain_id], policy_context(at))
+            return None, 0
+        ctx = policy_context(at)
+        plan = self._engine.plan_in_force(found[domain_id], ctx)
+        flt = self._engine.seat_holder_filter(found[domain_id], ctx)
+        clause = sql_filter.filter_clause(flt)
+        if clause.compare(false()):
+            return plan, 0  # the policy allows no holder here: no need to ask the database
         stmt = select(func.count()).select_from(sql_filter.root_model(flt))
-        return int(session.scalar(stmt.where(sql_filter.filter_clause(flt))) or 0)
+        return plan, int(session.scalar(stmt.where(clause)) or 0)
 
     # -- lists ---------------------------------------------------------------------------
     def list_resources(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class PolicyEngine:
         self._filtering = _build(files, with_fields=True)
         self._filtering.set_data_filtering_adapter(_PreloadedRelations())
         self._explainer = Explainer(self._oso, self.paths)
+        self._cache_lock = threading.Lock()
+        self._seat_filters: dict[tuple[Any, ...], DataFilter] = {}
 
     # -- single decisions ------------------------------------------------------------------
     def is_allowed(self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> bool:
@@ -127,9 +130,22 @@ class PolicyEngine:
         return self._filter("allow", [var, action, resource, ctx], "actor", actor_type)
 
     def seat_holder_filter(self, domain: Any, ctx: dict[str, Any]) -> DataFilter:
-        """Build the filter of the domain users who hold a billed Back Office seat."""
-        var = Variable("user")
-        return self._filter("seat_holder", [var, domain, ctx], "user", "DomainUser")
+        """Build the filter of the domain users who hold a billed Back Office seat.
+
+        The filter is a function of the policy, the domain's facts and the date only, so it is
+        kept per (facts, date): pricing asks for it before and after every governed change.
+        """
+        key = (_facts_key(domain), ctx["date"])
+        with self._cache_lock:
+            found = self._seat_filters.get(key)
+        if found is None:
+            var = Variable("user")
+            found = self._filter("seat_holder", [var, domain, ctx], "user", "DomainUser")
+            with self._cache_lock:
+                if len(self._seat_filters) >= 1024:
+                    self._seat_filters.pop(next(iter(self._seat_filters)))
+                self._seat_filters[key] = found
+        return found
 
     def bo_eligible(self, domain: Any, ctx: dict[str, Any]) -> bool:
         return self._oso.query_rule_once("bo_eligible", domain, ctx)
@@ -209,6 +225,17 @@ class _PreloadedRelations(DataAdapter):
             return _PRELOADED.get()[query]
         except LookupError as exc:
             raise ValueError(f"relation {query!r} was not loaded") from exc
+
+
+def _facts_key(obj: Any) -> tuple[Any, ...]:
+    """A hashable copy of a fact object's content (its fields, its lists of dicts)."""
+    values = []
+    for name in obj.__slots__:
+        value = getattr(obj, name)
+        if isinstance(value, list):
+            value = tuple(tuple(sorted(item.items())) for item in value)
+        values.append(value)
+    return (type(obj).__name__, *values)
 
 
 def _build(files: list[str | Path], *, with_fields: bool) -> Oso:

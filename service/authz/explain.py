@@ -57,9 +57,7 @@ def traced_query(oso: Oso, name: str, *args: Any) -> tuple[dict[str, Any] | None
                 os.environ["POLAR_LOG"] = previous
     lines: list[str] = []
     # Keep this query's messages instead of printing them.
-    ffi_query.process_messages = lambda: lines.extend(
-        process_messages(ffi_query.next_message)
-    )
+    ffi_query.process_messages = lambda: lines.extend(process_messages(ffi_query.next_message))
     result = next(Query(ffi_query, host=host).run(), None)
     return result, lines
 

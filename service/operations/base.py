@@ -157,7 +157,7 @@ def breakdown(ctx: OperationContext, domain_id: str, at: dt.datetime) -> pricing
     domain = session.get(models.Domain, domain_id)
     if domain is None:
         return pricing.nothing(ctx.catalogue)
-    plan = ctx.authz.plan_in_force(session, domain_id, at) or domain.plan
+    in_force, holders = ctx.authz.billing_facts(session, domain_id, at)
     users = session.scalar(
         select(func.count())
         .select_from(models.DomainUser)
@@ -172,9 +172,9 @@ def breakdown(ctx: OperationContext, domain_id: str, at: dt.datetime) -> pricing
         )
     return pricing.run_rate(
         ctx.catalogue,
-        plan=plan,
+        plan=in_force or domain.plan,
         on=dt.date.fromisoformat(business_date(at)),
-        effective_holders=ctx.authz.seat_holders(session, domain_id, at),
+        effective_holders=holders,
         users=int(users or 0),
         discount=discount,
     )
