@@ -22,7 +22,7 @@ from typing import Any
 
 from polar.data.filter import Condition, DataFilter, Projection
 from sqlalchemy import ColumnElement, Date, and_, false, or_, select, true
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import aliased
 
 from service import models
 
@@ -55,14 +55,14 @@ class UnsupportedFilter(ValueError):
     """The policy produced a filter this adapter cannot express in SQL."""
 
 
-def _column(projection: Projection) -> InstrumentedAttribute[Any]:
+def _column(projection: Projection, aliases: dict[type, Any] | None = None) -> Any:
     model = MODELS[projection.source]
-    if projection.field is None:
-        return model.__mapper__.primary_key[0]  # type: ignore[return-value]
-    return getattr(model, projection.field)
+    entity = (aliases or {}).get(projection.source, model)
+    field = str(projection.field or model.__mapper__.primary_key[0].key)
+    return getattr(entity, field)
 
 
-def _literal(column: InstrumentedAttribute[Any], value: Any) -> Any:
+def _literal(column: Any, value: Any) -> Any:
     """Convert a policy value to the column's Python type (the policy writes dates as ISO text)."""
     if isinstance(value, str) and isinstance(column.type, Date):
         return dt.date.fromisoformat(value)
@@ -71,22 +71,22 @@ def _literal(column: InstrumentedAttribute[Any], value: Any) -> Any:
     raise UnsupportedFilter(f"cannot compare a column with {type(value).__name__}")
 
 
-def _condition_sql(cond: Condition) -> ColumnElement[bool]:
+def _condition_sql(cond: Condition, aliases: dict[type, Any] | None = None) -> ColumnElement[bool]:
     left, right, cmp = cond.left, cond.right, cond.cmp
     if cmp in ("In", "Nin"):
         if isinstance(left, Projection) and isinstance(right, list):
-            col = _column(left)
+            col = _column(left, aliases)
             values = [_literal(col, v) for v in right]
             return col.in_(values) if cmp == "In" else col.not_in(values)
         raise UnsupportedFilter(f"unsupported {cmp} condition")
     if cmp not in _SQL_OPS:
         raise UnsupportedFilter(f"unsupported comparison {cmp}")
     if isinstance(left, Projection) and isinstance(right, Projection):
-        return _SQL_OPS[cmp](_column(left), _column(right))
+        return _SQL_OPS[cmp](_column(left, aliases), _column(right, aliases))
     if isinstance(right, Projection):  # value <op> column  ==  column <mirror op> value
         left, right, cmp = right, left, _MIRROR[cmp]
     if isinstance(left, Projection):
-        col = _column(left)
+        col = _column(left, aliases)
         return _SQL_OPS[cmp](col, _literal(col, right))
     # Two constants: oso normally folds these; evaluate here to stay correct.
     return true() if _SQL_OPS[cmp](left, right) else false()
@@ -134,47 +134,37 @@ class _Relations:
 
 
 def _branch_sql(conditions: Iterable[Condition], relations: _Relations) -> ColumnElement[bool]:
+    """One OR-branch: plain predicates when it reads the root row only, else `pk IN (subquery)`.
+
+    The subquery holds every condition of the branch, on an alias of the root joined to the
+    relations the branch uses, so the database can start from whichever index is selective
+    (a user's staff functions, or one domain's users) instead of materializing a whole relation.
+    """
     root = relations.root
-    on_root: list[ColumnElement[bool]] = []
-    # Conditions grouped by the first related type on their path from the root.
-    by_child: dict[type, list[Condition]] = {}
-    for cond in conditions:
-        related = _sources(cond) - {root}
-        if not related:
-            on_root.append(_condition_sql(cond))
-            continue
-        children = {relations.path(t)[0] for t in related}
-        if len(children) != 1:
-            raise UnsupportedFilter("a condition spans two relations of the root")
-        by_child.setdefault(children.pop(), []).append(cond)
-
-    parts = list(on_root)
-    for child, conds in by_child.items():
-        parts.append(_subquery_condition(root, child, conds, relations))
-    return and_(*parts) if parts else true()
-
-
-def _subquery_condition(
-    root: type, child: type, conds: list[Condition], relations: _Relations
-) -> ColumnElement[bool]:
-    _, spec = relations.parent[child]
-    child_model = MODELS[child]
-    stmt = select(getattr(child_model, spec.other_field)).select_from(child_model)
-    joined = {child}
-    needed = set().union(*(_sources(c) for c in conds)) - {root}
-    for typ in sorted(needed, key=lambda t: len(relations.path(t))):
-        for step in relations.path(typ)[1:]:
+    conds = list(conditions)
+    related: set[type] = set().union(*(_sources(c) for c in conds)) - {root} if conds else set()
+    if not related:
+        return and_(*(_condition_sql(c) for c in conds)) if conds else true()
+    root_model = MODELS[root]
+    inner = aliased(root_model)
+    aliases: dict[type, Any] = {root: inner}
+    pk = str(root_model.__mapper__.primary_key[0].key)
+    stmt = select(getattr(inner, pk)).select_from(inner)
+    joined = {root}
+    for typ in sorted(related, key=lambda t: len(relations.path(t))):
+        for step in relations.path(typ):
             if step in joined:
                 continue
-            left, step_spec = relations.parent[step]
+            left, spec = relations.parent[step]
+            aliases[step] = MODELS[step]
             stmt = stmt.join(
                 MODELS[step],
-                getattr(MODELS[left], step_spec.my_field)
-                == getattr(MODELS[step], step_spec.other_field),
+                getattr(aliases[left], spec.my_field) == getattr(MODELS[step], spec.other_field),
             )
             joined.add(step)
-    stmt = stmt.where(*(_condition_sql(c) for c in conds))
-    return getattr(MODELS[root], spec.my_field).in_(stmt)
+    stmt = stmt.where(*(_condition_sql(c, aliases) for c in conds))
+    column: ColumnElement[bool] = getattr(root_model, pk).in_(stmt)
+    return column
 
 
 def filter_clause(flt: DataFilter) -> ColumnElement[bool]:
