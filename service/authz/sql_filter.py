@@ -133,25 +133,55 @@ class _Relations:
         return path[1:]
 
 
-def _branch_sql(conditions: Iterable[Condition], relations: _Relations) -> ColumnElement[bool]:
-    """One OR-branch: plain predicates when it reads the root row only, else `pk IN (subquery)`.
+def _pins_a_row(cond: Condition, root: type) -> bool:
+    """Tell whether a condition ties a related row to one entity (`staff.user_id = 'u-1'`)."""
+    sides = (cond.left, cond.right)
+    fields = [s for s in sides if isinstance(s, Projection) and s.source is not root]
+    values = [s for s in sides if not isinstance(s, Projection)]
+    return (
+        cond.cmp == "Eq"
+        and len(fields) == 1
+        and len(values) == 1
+        and (fields[0].field or "id").endswith("id")
+    )
 
-    The subquery holds every condition of the branch, on an alias of the root joined to the
-    relations the branch uses, so the database can start from whichever index is selective
-    (a user's staff functions, or one domain's users) instead of materializing a whole relation.
+
+def _branch_sql(conditions: Iterable[Condition], relations: _Relations) -> ColumnElement[bool]:
+    """One OR-branch: plain predicates on the root row, and `pk IN (subquery)` for relations.
+
+    Two shapes, so the database starts from the selective side:
+    - when the related conditions pin one entity (a user's staff functions), the subquery reads
+      the related table alone and the root's own conditions stay outside;
+    - otherwise (`role = 'Backoffice'` matches half the table) every condition of the branch goes
+      into one subquery on an alias of the root, so a selective root condition (one domain's
+      users) is applied before the relation is read.
     """
     root = relations.root
     conds = list(conditions)
-    related: set[type] = set().union(*(_sources(c) for c in conds)) - {root} if conds else set()
-    if not related:
-        return and_(*(_condition_sql(c) for c in conds)) if conds else true()
-    root_model = MODELS[root]
-    inner = aliased(root_model)
-    aliases: dict[type, Any] = {root: inner}
-    pk = str(root_model.__mapper__.primary_key[0].key)
-    stmt = select(getattr(inner, pk)).select_from(inner)
-    joined = {root}
-    for typ in sorted(related, key=lambda t: len(relations.path(t))):
+    on_root = [c for c in conds if not (_sources(c) - {root})]
+    related_conds = [c for c in conds if _sources(c) - {root}]
+    if not related_conds:
+        return and_(*(_condition_sql(c) for c in on_root)) if on_root else true()
+    by_child: dict[type, list[Condition]] = {}
+    for cond in related_conds:
+        children = {relations.path(t)[0] for t in _sources(cond) - {root}}
+        if len(children) != 1:
+            raise UnsupportedFilter("a condition spans two relations of the root")
+        by_child.setdefault(children.pop(), []).append(cond)
+    if all(any(_pins_a_row(c, root) for c in group) for group in by_child.values()):
+        parts = [_condition_sql(c) for c in on_root]
+        parts.extend(
+            _child_subquery(root, child, group, relations) for child, group in by_child.items()
+        )
+        return and_(*parts)
+    return _root_subquery(conds, relations)
+
+
+def _join_path(
+    stmt: Any, start: type, needed: set[type], relations: _Relations, aliases: dict[type, Any]
+) -> Any:
+    joined = {start}
+    for typ in sorted(needed, key=lambda t: len(relations.path(t))):
         for step in relations.path(typ):
             if step in joined:
                 continue
@@ -162,6 +192,34 @@ def _branch_sql(conditions: Iterable[Condition], relations: _Relations) -> Colum
                 getattr(aliases[left], spec.my_field) == getattr(MODELS[step], spec.other_field),
             )
             joined.add(step)
+    return stmt
+
+
+def _child_subquery(
+    root: type, child: type, conds: list[Condition], relations: _Relations
+) -> ColumnElement[bool]:
+    """`root.col IN (SELECT child.col FROM child ... WHERE related conditions)`."""
+    _, spec = relations.parent[child]
+    child_model = MODELS[child]
+    aliases: dict[type, Any] = {child: child_model}
+    stmt = select(getattr(child_model, spec.other_field)).select_from(child_model)
+    needed: set[type] = set().union(*(_sources(c) for c in conds)) - {root, child}
+    stmt = _join_path(stmt, child, needed, relations, aliases)
+    stmt = stmt.where(*(_condition_sql(c, aliases) for c in conds))
+    column: ColumnElement[bool] = getattr(MODELS[root], spec.my_field).in_(stmt)
+    return column
+
+
+def _root_subquery(conds: list[Condition], relations: _Relations) -> ColumnElement[bool]:
+    """`root.pk IN (SELECT alias.pk FROM root AS alias JOIN ... WHERE every condition)`."""
+    root = relations.root
+    root_model = MODELS[root]
+    inner = aliased(root_model)
+    aliases: dict[type, Any] = {root: inner}
+    pk = str(root_model.__mapper__.primary_key[0].key)
+    stmt = select(getattr(inner, pk)).select_from(inner)
+    needed: set[type] = set().union(*(_sources(c) for c in conds)) - {root}
+    stmt = _join_path(stmt, root, needed, relations, aliases)
     stmt = stmt.where(*(_condition_sql(c, aliases) for c in conds))
     column: ColumnElement[bool] = getattr(root_model, pk).in_(stmt)
     return column
