@@ -129,7 +129,7 @@ def _take_gate(session: Session) -> Any:
                 ) from exc
 
 
-def write_gate(session: Session) -> int:
+def write_gate(session: Session) -> None:
     """Start the operation's transaction with the write that serializes governed operations."""
     if session.in_transaction():
         session.rollback()  # leave any read snapshot behind: the gate must come first
@@ -144,7 +144,6 @@ def write_gate(session: Session) -> int:
                 .where(models.DataRevision.id == 1)
                 .values(value=models.DataRevision.value + 1)
             )
-    return models.current_revision(session)
 
 
 # -- billing --------------------------------------------------------------------------------
