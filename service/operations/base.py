@@ -86,6 +86,9 @@ class OperationContext:
     request_id: str | None = None
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     idempotency: Idempotency | None = None
+    # Rows read during the operation, held so the session's identity map (weakly referencing)
+    # answers the next read of the same row without another round trip.
+    held: list[Any] = field(default_factory=list)
 
     @property
     def actor_label(self) -> str:
@@ -156,6 +159,7 @@ def breakdown(ctx: OperationContext, domain_id: str, at: dt.datetime) -> pricing
     domain = session.get(models.Domain, domain_id)
     if domain is None:
         return pricing.nothing(ctx.catalogue)
+    ctx.held.append(domain)
     in_force, holders = ctx.authz.billing_facts(session, domain_id, at)
     users = session.scalar(
         select(func.count())

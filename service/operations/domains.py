@@ -27,6 +27,7 @@ PLAN_ORDER = [Plan.TRIAL, Plan.MINIMAL, Plan.SMALL, Plan.MEDIUM, Plan.LARGE, Pla
 
 def load_domain(ctx: OperationContext, domain_id: str) -> models.Domain:
     domain = ctx.session.get(models.Domain, domain_id)
+    ctx.held.append(domain)
     if domain is None:
         raise NotFound(f"No domain {domain_id!r}.")
     return domain
