@@ -7,7 +7,7 @@ already exists is updated in place, but never moved to another portal or domain.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from marshmallow import (
@@ -23,14 +23,15 @@ from sqlalchemy.orm import Session
 
 from service import models
 from service.validation import (
-    TIME_RANGE_ERROR,
     UNSTORABLE_MESSAGE,
-    instant_in_range,
+    Instant,
+    StrictSchema,
+    id_field,
     nested_error,
+    one_of,
     unstorable_text,
 )
 from service.vocabulary import (
-    ID_PATTERN,
     SCOPABLE_ROLES,
     DomainRole,
     Plan,
@@ -58,42 +59,21 @@ class ImportError_(ValueError):
         self.details = details
 
 
-def Id(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=validate.Regexp(ID_PATTERN, error="must be 1-64 characters of A-Za-z0-9._:-"),
-        **kwargs,
-    )
-
-
-def _one_of(enum: Iterable[str]) -> validate.OneOf:
-    return validate.OneOf(sorted(str(e) for e in enum))
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def _in_range(at: dt.datetime) -> None:
-    if not instant_in_range(at):
-        raise ValidationError(f"Time {TIME_RANGE_ERROR}.")
-
-
-class PortalSchema(_Strict):
-    id = Id(required=True)
+class PortalSchema(StrictSchema):
+    id = id_field(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 200))
     country = fields.String(load_default=None, allow_none=True, validate=validate.Length(2, 2))
 
 
-class PortalUserSchema(_Strict):
-    id = Id(required=True)
-    portal_id = Id(required=True)
+class PortalUserSchema(StrictSchema):
+    id = id_field(required=True)
+    portal_id = id_field(required=True)
     email = fields.Email(required=True, validate=validate.Length(max=320))
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    role = fields.String(required=True, validate=_one_of(PortalRole))
-    scope = fields.String(load_default=Scope.PORTAL.value, validate=_one_of(Scope))
-    created_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=_in_range)
-    converted_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=_in_range)
+    role = fields.String(required=True, validate=one_of(PortalRole))
+    scope = fields.String(load_default=Scope.PORTAL.value, validate=one_of(Scope))
+    created_at = Instant(load_default=None, allow_none=True)
+    converted_at = Instant(load_default=None, allow_none=True)
 
     @validates_schema
     def _role_rules(self, data: dict[str, Any], **_: Any) -> None:
@@ -105,23 +85,23 @@ class PortalUserSchema(_Strict):
             raise ValidationError("only a PortalGuest can be converted", "converted_at")
 
 
-class GuestDiscountSchema(_Strict):
+class GuestDiscountSchema(StrictSchema):
     percent = fields.Integer(required=True, validate=validate.Range(1, 100))
     months = fields.Integer(required=True, validate=validate.Range(1, 120))
     starts_on = fields.Date(load_default=None, allow_none=True)
 
 
-class DomainSchema(_Strict):
-    id = Id(required=True)
-    portal_id = Id(required=True)
+class DomainSchema(StrictSchema):
+    id = id_field(required=True)
+    portal_id = id_field(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    plan = fields.String(required=True, validate=_one_of(Plan))
+    plan = fields.String(required=True, validate=one_of(Plan))
     pricing_model = fields.String(
-        load_default=PricingModel.BUNDLE.value, validate=_one_of(PricingModel)
+        load_default=PricingModel.BUNDLE.value, validate=one_of(PricingModel)
     )
     shielded = fields.Boolean(load_default=False)
     bo_access_authorized = fields.Boolean(load_default=False)
-    pending_plan = fields.String(load_default=None, allow_none=True, validate=_one_of(Plan))
+    pending_plan = fields.String(load_default=None, allow_none=True, validate=one_of(Plan))
     pending_plan_from = fields.Date(load_default=None, allow_none=True)
     guest_discount = fields.Nested(GuestDiscountSchema, load_default=None, allow_none=True)
 
@@ -133,26 +113,26 @@ class DomainSchema(_Strict):
             )
 
 
-class StaffSchema(_Strict):
-    domain_id = Id(required=True)
-    user_id = Id(required=True)
-    function = fields.String(required=True, validate=_one_of(StaffFunction))
+class StaffSchema(StrictSchema):
+    domain_id = id_field(required=True)
+    user_id = id_field(required=True)
+    function = fields.String(required=True, validate=one_of(StaffFunction))
 
 
-class AdministrationSchema(_Strict):
-    id = Id(required=True)
-    domain_id = Id(required=True)
+class AdministrationSchema(StrictSchema):
+    id = id_field(required=True)
+    domain_id = id_field(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 200))
 
 
-class DomainUserSchema(_Strict):
-    id = Id(required=True)
-    domain_id = Id(required=True)
+class DomainUserSchema(StrictSchema):
+    id = id_field(required=True)
+    domain_id = id_field(required=True)
     email = fields.Email(required=True, validate=validate.Length(max=320))
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    roles = fields.List(fields.String(validate=_one_of(DomainRole)), load_default=list)
+    roles = fields.List(fields.String(validate=one_of(DomainRole)), load_default=list)
     is_owner = fields.Boolean(load_default=False)
-    administrations = fields.List(Id(), load_default=list)
+    administrations = fields.List(id_field(), load_default=list)
 
     @validates_schema
     def _owner_is_management(self, data: dict[str, Any], **_: Any) -> None:

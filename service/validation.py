@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from service.vocabulary import ID_PATTERN
 
 # Text no database here can store: NUL (PostgreSQL text) and unpaired surrogates (not UTF-8).
 _UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
@@ -52,3 +57,34 @@ def instant_in_range(at: dt.datetime) -> bool:
         return EARLIEST <= at.astimezone(dt.UTC) < LATEST
     except (OverflowError, ValueError):
         return False
+
+
+# -- marshmallow pieces shared by the import and the API schemas --------------------------
+ID_ERROR = "must be 1-64 characters of A-Za-z0-9._:-"
+
+
+def one_of(values: Iterable[Any]) -> validate.OneOf:
+    """Accept exactly the given names (an enum's values), listed sorted in the error."""
+    return validate.OneOf(sorted(str(v) for v in values))
+
+
+def id_field(**kwargs: Any) -> fields.String:
+    """An opaque id: 1-64 characters of A-Za-z0-9._:-"""
+    return fields.String(validate=validate.Regexp(ID_PATTERN, error=ID_ERROR), **kwargs)
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error: a misspelled field must not be silently ignored."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 time with a UTC offset, within the range the service accepts."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        at = super()._deserialize(value, attr, data, **kwargs)
+        if not instant_in_range(at):
+            raise ValidationError(f"Time {TIME_RANGE_ERROR}.")
+        return at

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, make_response, request
-from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MaValidationError
+from marshmallow import fields, validate, validates_schema
 from sqlalchemy import select
 
 from service import audit, models, pricing
@@ -35,7 +35,14 @@ from service.operations import (
     portals,
     states,
 )
-from service.validation import TIME_RANGE_ERROR, instant_in_range
+from service.validation import (
+    ID_ERROR,
+    TIME_RANGE_ERROR,
+    StrictSchema,
+    id_field,
+    instant_in_range,
+    one_of,
+)
 from service.vocabulary import (
     ID_PATTERN,
     ActorType,
@@ -51,21 +58,7 @@ blp = Blueprint(
     "governed", __name__, url_prefix="/v1", description="Governed operations (scope admin)"
 )
 
-_ID_ERROR = "must be 1-64 characters of A-Za-z0-9._:-"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-
-
-def _one_of(values: Any) -> validate.OneOf:
-    return validate.OneOf(sorted(str(v) for v in values))
-
-
-def _id(**kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Regexp(ID_PATTERN, error=_ID_ERROR), **kwargs)
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class StrictBoolean(fields.Boolean):
@@ -77,57 +70,57 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class CreatePortalUser(_Strict):
-    id = _id(required=True)
+class CreatePortalUser(StrictSchema):
+    id = id_field(required=True)
     email = fields.Email(required=True, validate=validate.Length(max=320))
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    role = fields.String(required=True, validate=_one_of(PortalRole))
-    scope = fields.String(load_default=Scope.PORTAL.value, validate=_one_of(Scope))
+    role = fields.String(required=True, validate=one_of(PortalRole))
+    scope = fields.String(load_default=Scope.PORTAL.value, validate=one_of(Scope))
 
 
-class ChangeRole(_Strict):
-    role = fields.String(required=True, validate=_one_of(PortalRole))
-    scope = fields.String(load_default=Scope.PORTAL.value, validate=_one_of(Scope))
+class ChangeRole(StrictSchema):
+    role = fields.String(required=True, validate=one_of(PortalRole))
+    scope = fields.String(load_default=Scope.PORTAL.value, validate=one_of(Scope))
 
 
-class Owner(_Strict):
-    id = _id(required=True)
+class Owner(StrictSchema):
+    id = id_field(required=True)
     email = fields.Email(required=True, validate=validate.Length(max=320))
     name = fields.String(required=True, validate=validate.Length(1, 200))
 
 
-class CreateDomain(_Strict):
-    id = _id(required=True)
+class CreateDomain(StrictSchema):
+    id = id_field(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    plan = fields.String(required=True, validate=_one_of(Plan))
+    plan = fields.String(required=True, validate=one_of(Plan))
     pricing_model = fields.String(
-        load_default=PricingModel.BUNDLE.value, validate=_one_of(PricingModel)
+        load_default=PricingModel.BUNDLE.value, validate=one_of(PricingModel)
     )
     owner = fields.Nested(Owner, load_default=None, allow_none=True)
 
 
-class AssignStaff(_Strict):
-    user_id = _id(required=True)
+class AssignStaff(StrictSchema):
+    user_id = id_field(required=True)
 
 
-class Shielded(_Strict):
+class Shielded(StrictSchema):
     shielded = StrictBoolean(required=True)
 
 
-class BoAccess(_Strict):
+class BoAccess(StrictSchema):
     authorized = StrictBoolean(required=True)
 
 
-class ChangePlan(_Strict):
-    plan = fields.String(required=True, validate=_one_of(Plan))
+class ChangePlan(StrictSchema):
+    plan = fields.String(required=True, validate=one_of(Plan))
 
 
-class AddDomainUser(_Strict):
-    id = _id(required=True)
+class AddDomainUser(StrictSchema):
+    id = id_field(required=True)
     email = fields.Email(required=True, validate=validate.Length(max=320))
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    roles = fields.List(fields.String(validate=_one_of(DomainRole)), load_default=list)
-    administrations = fields.List(_id(), load_default=list)
+    roles = fields.List(fields.String(validate=one_of(DomainRole)), load_default=list)
+    administrations = fields.List(id_field(), load_default=list)
 
     @validates_schema
     def _no_owner_roles_twice(self, data: dict[str, Any], **_: Any) -> None:
@@ -135,15 +128,15 @@ class AddDomainUser(_Strict):
             raise MaValidationError("roles must not repeat", "roles")
 
 
-class GuestConversion(_Strict):
+class GuestConversion(StrictSchema):
     dry_run = StrictBoolean(load_default=False)
 
 
 # -- request plumbing -----------------------------------------------------------------------
-def _path_id(name: str, value: str, where: str = "path") -> str:
+def _pathid_field(name: str, value: str, where: str = "path") -> str:
     if not ID_PATTERN.match(value):
         raise ApiError(
-            400, "invalid_request", f"Invalid {name} in the {where}.", {where: {name: [_ID_ERROR]}}
+            400, "invalid_request", f"Invalid {name} in the {where}.", {where: {name: [ID_ERROR]}}
         )
     return value
 
@@ -250,7 +243,7 @@ _ADMIN_DOC = {
 @blp.doc(**_ADMIN_DOC)
 def create_portal_user(body: dict[str, Any], pid: str) -> Response:
     """Create a portal user (checked as Portal create_user, or create_guest for a PortalGuest)."""
-    pid = _path_id("pid", pid)
+    pid = _pathid_field("pid", pid)
     return _governed(body, lambda ctx: portals.create_user(ctx, pid, body))
 
 
@@ -260,7 +253,7 @@ def create_portal_user(body: dict[str, Any], pid: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def change_portal_user_role(body: dict[str, Any], pid: str, uid: str) -> Response:
     """Change a portal user's role and scope (checked as PortalUser change_role)."""
-    pid, uid = _path_id("pid", pid), _path_id("uid", uid)
+    pid, uid = _pathid_field("pid", pid), _pathid_field("uid", uid)
     return _governed(body, lambda ctx: portals.change_role(ctx, pid, uid, body))
 
 
@@ -269,7 +262,7 @@ def change_portal_user_role(body: dict[str, Any], pid: str, uid: str) -> Respons
 @blp.doc(**_ADMIN_DOC)
 def delete_portal_user(pid: str, uid: str) -> Response:
     """Delete a portal user and their staff functions (checked as PortalUser delete)."""
-    pid, uid = _path_id("pid", pid), _path_id("uid", uid)
+    pid, uid = _pathid_field("pid", pid), _pathid_field("uid", uid)
     return _governed(None, lambda ctx: portals.delete_user(ctx, pid, uid))
 
 
@@ -279,7 +272,7 @@ def delete_portal_user(pid: str, uid: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def create_domain(body: dict[str, Any], pid: str) -> Response:
     """Create a domain, optionally with its owner (checked as Portal create_domain)."""
-    pid = _path_id("pid", pid)
+    pid = _pathid_field("pid", pid)
     return _governed(body, lambda ctx: portals.create_domain(ctx, pid, body))
 
 
@@ -289,7 +282,7 @@ def create_domain(body: dict[str, Any], pid: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def guest_conversion(body: dict[str, Any], pid: str) -> Response:
     """Convert the portal's legacy guests (Portal convert_guests); dry_run only reports."""
-    pid = _path_id("pid", pid)
+    pid = _pathid_field("pid", pid)
     return _governed(body, lambda ctx: conversion.convert_guests(ctx, pid, dry_run=body["dry_run"]))
 
 
@@ -300,7 +293,7 @@ def guest_conversion(body: dict[str, Any], pid: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def assign_staff(body: dict[str, Any], did: str, function: str) -> Response:
     """Give a staff function on the domain to a portal user (checked as Domain assign_staff)."""
-    did = _path_id("did", did)
+    did = _pathid_field("did", did)
     function = _path_enum("function", function, StaffFunction)
     return _governed(body, lambda ctx: domains.assign_staff(ctx, did, function, body["user_id"]))
 
@@ -310,7 +303,7 @@ def assign_staff(body: dict[str, Any], did: str, function: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def remove_staff(did: str, function: str) -> Response:
     """Take a staff function off the domain (checked as Domain assign_staff)."""
-    did = _path_id("did", did)
+    did = _pathid_field("did", did)
     function = _path_enum("function", function, StaffFunction)
     return _governed(None, lambda ctx: domains.remove_staff(ctx, did, function))
 
@@ -321,7 +314,7 @@ def remove_staff(did: str, function: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def set_shielded(body: dict[str, Any], did: str) -> Response:
     """Shield or unshield the domain (checked as Domain manage_settings)."""
-    did = _path_id("did", did)
+    did = _pathid_field("did", did)
     return _governed(body, lambda ctx: domains.set_shielded(ctx, did, body["shielded"]))
 
 
@@ -331,7 +324,7 @@ def set_shielded(body: dict[str, Any], did: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def set_bo_access(body: dict[str, Any], did: str) -> Response:
     """Authorize or revoke Back Office Access (Domain authorize_bo_access / revoke_bo_access)."""
-    did = _path_id("did", did)
+    did = _pathid_field("did", did)
     return _governed(body, lambda ctx: domains.set_bo_access(ctx, did, body["authorized"]))
 
 
@@ -341,7 +334,7 @@ def set_bo_access(body: dict[str, Any], did: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def change_plan(body: dict[str, Any], did: str) -> Response:
     """Change the plan (Domain change_plan); answers the date it takes effect."""
-    did = _path_id("did", did)
+    did = _pathid_field("did", did)
     return _governed(body, lambda ctx: domains.change_plan(ctx, did, body["plan"]))
 
 
@@ -351,7 +344,7 @@ def change_plan(body: dict[str, Any], did: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def add_domain_user(body: dict[str, Any], did: str) -> Response:
     """Add a domain user (manage_users; add_extra_user beyond the first; grant_backoffice)."""
-    did = _path_id("did", did)
+    did = _pathid_field("did", did)
     return _governed(body, lambda ctx: domain_users.add_user(ctx, did, body))
 
 
@@ -360,7 +353,7 @@ def add_domain_user(body: dict[str, Any], did: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def delete_domain_user(did: str, uid: str) -> Response:
     """Delete a domain user (checked as DomainUser delete)."""
-    did, uid = _path_id("did", did), _path_id("uid", uid)
+    did, uid = _pathid_field("did", did), _pathid_field("uid", uid)
     return _governed(None, lambda ctx: domain_users.delete_user(ctx, did, uid))
 
 
@@ -369,7 +362,7 @@ def delete_domain_user(did: str, uid: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def grant_role(did: str, uid: str, role: str) -> Response:
     """Grant a role (Backoffice: Domain grant_backoffice; others: DomainUser grant_role)."""
-    did, uid = _path_id("did", did), _path_id("uid", uid)
+    did, uid = _pathid_field("did", did), _pathid_field("uid", uid)
     role = _path_enum("role", role, DomainRole)
     return _governed(None, lambda ctx: domain_users.grant_role(ctx, did, uid, role))
 
@@ -379,7 +372,7 @@ def grant_role(did: str, uid: str, role: str) -> Response:
 @blp.doc(**_ADMIN_DOC)
 def revoke_role(did: str, uid: str, role: str) -> Response:
     """Revoke a role (Backoffice: Domain manage_users; others: DomainUser grant_role)."""
-    did, uid = _path_id("did", did), _path_id("uid", uid)
+    did, uid = _pathid_field("did", did), _pathid_field("uid", uid)
     role = _path_enum("role", role, DomainRole)
     return _governed(None, lambda ctx: domain_users.revoke_role(ctx, did, uid, role))
 
@@ -396,7 +389,7 @@ def _get_or_404(model: type[models.Base], ident: str, what: str) -> Any:
 @require_scope("admin")
 def get_portal(pid: str) -> Response:
     """The portal and its users."""
-    portal = _get_or_404(models.Portal, _path_id("pid", pid), "portal")
+    portal = _get_or_404(models.Portal, _pathid_field("pid", pid), "portal")
     users = db.session.scalars(
         select(models.PortalUser)
         .where(models.PortalUser.portal_id == portal.id)
@@ -414,7 +407,7 @@ def get_portal(pid: str) -> Response:
 @require_scope("admin")
 def get_domain(did: str) -> Response:
     """The domain in the import format, with its staff and administrations."""
-    domain = _get_or_404(models.Domain, _path_id("did", did), "domain")
+    domain = _get_or_404(models.Domain, _pathid_field("did", did), "domain")
     administrations = db.session.scalars(
         select(models.Administration)
         .where(models.Administration.domain_id == domain.id)
@@ -435,7 +428,7 @@ def get_domain(did: str) -> Response:
 @require_scope("admin")
 def get_domain_users(did: str) -> Response:
     """The domain's users in the import format."""
-    domain = _get_or_404(models.Domain, _path_id("did", did), "domain")
+    domain = _get_or_404(models.Domain, _pathid_field("did", did), "domain")
     return jsonify({"users": states.domain_users(db.session(), domain.id)})
 
 
@@ -451,7 +444,7 @@ def _limit() -> int:
     return int(raw)
 
 
-def _after_id() -> int:
+def _afterid_field() -> int:
     cursor = request.args.get("cursor")
     if not cursor:
         return 0
@@ -489,8 +482,8 @@ def _time_arg(name: str) -> dt.datetime | None:
 @require_scope("admin")
 def get_ledger(did: str) -> Response:
     """The domain's ledger entries, oldest first, paginated."""
-    domain = _get_or_404(models.Domain, _path_id("did", did), "domain")
-    limit, after = _limit(), _after_id()
+    domain = _get_or_404(models.Domain, _pathid_field("did", did), "domain")
+    limit, after = _limit(), _afterid_field()
     rows = list(
         db.session.scalars(
             select(models.LedgerEntry)
@@ -527,7 +520,7 @@ def get_ledger(did: str) -> Response:
 @require_scope("admin")
 def get_billing(did: str) -> Response:
     """The domain's monthly run-rate at `at` (default now), item by item."""
-    domain = _get_or_404(models.Domain, _path_id("did", did), "domain")
+    domain = _get_or_404(models.Domain, _pathid_field("did", did), "domain")
     at = _time_arg("at") or dt.datetime.now(dt.UTC)
     priced = breakdown(_context(), domain.id, at)
     return jsonify({"at": at.isoformat(), "domain_id": domain.id, **priced.as_dict()})
@@ -537,7 +530,7 @@ def get_billing(did: str) -> Response:
 @require_scope("admin")
 def get_audit() -> Response:
     """Audit events, oldest first, filtered by portal, domain, actor and time; paginated."""
-    limit, after = _limit(), _after_id()
+    limit, after = _limit(), _afterid_field()
     stmt = select(models.AuditEvent).where(models.AuditEvent.id > after)
     for name, column in (
         ("portal_id", models.AuditEvent.portal_id),
@@ -545,7 +538,7 @@ def get_audit() -> Response:
     ):
         value = request.args.get(name)
         if value is not None:
-            stmt = stmt.where(column == _path_id(name, value, "query"))
+            stmt = stmt.where(column == _pathid_field(name, value, "query"))
     actor = request.args.get("actor")
     if actor is not None:
         stmt = stmt.where(models.AuditEvent.actor == actor)
@@ -569,7 +562,7 @@ def get_audit() -> Response:
 @require_scope("admin")
 def get_guest_report(pid: str) -> Response:
     """The FAQ Q10 clean-up report of the portal's guests."""
-    pid = _path_id("pid", pid)
+    pid = _pathid_field("pid", pid)
     try:
         return jsonify(conversion.guest_report(_context(), pid))
     except OperationError as exc:

@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import Schema, fields, validate
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
-
-from service.validation import TIME_RANGE_ERROR, instant_in_range
-from service.vocabulary import ID_PATTERN, Action, ActorType, ResourceType
-
-_ID_ERROR = "must be 1-64 characters of A-Za-z0-9._:-"
+from service.validation import Instant, StrictSchema, id_field, one_of
+from service.vocabulary import Action, ActorType, ResourceType
 
 
-def _one_of(values: Any) -> validate.OneOf:
-    return validate.OneOf(sorted(str(v) for v in values))
+class ActorRef(StrictSchema):
+    type = fields.String(required=True, validate=one_of(ActorType))
+    id = id_field(required=True)
 
 
-class _Strict(Schema):
-    """Unknown fields are an error: a misspelled `context` must not silently decide at `now`."""
-
-    class Meta:
-        unknown = RAISE
+class ResourceRef(StrictSchema):
+    type = fields.String(required=True, validate=one_of(ResourceType))
+    id = id_field(required=True)
 
 
-class ActorRef(_Strict):
-    type = fields.String(required=True, validate=_one_of(ActorType))
-    id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN, error=_ID_ERROR))
-
-
-class ResourceRef(_Strict):
-    type = fields.String(required=True, validate=_one_of(ResourceType))
-    id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN, error=_ID_ERROR))
-
-
-class Instant(fields.AwareDateTime):
-    """An ISO 8601 time with a UTC offset, within the range the service accepts."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        at = super()._deserialize(value, attr, data, **kwargs)
-        if not instant_in_range(at):
-            raise ValidationError(f"Time {TIME_RANGE_ERROR}.")
-        return at
-
-
-class Context(_Strict):
+class Context(StrictSchema):
     """The request's context; `at` (ISO 8601 with offset) defaults to now.
 
     Strict too: a misspelled `at` must not silently decide at the current time.
@@ -52,9 +27,9 @@ class Context(_Strict):
     at = Instant(load_default=None, allow_none=True)
 
 
-class AuthorizeRequest(_Strict):
+class AuthorizeRequest(StrictSchema):
     actor = fields.Nested(ActorRef, required=True)
-    action = fields.String(required=True, validate=_one_of(Action))
+    action = fields.String(required=True, validate=one_of(Action))
     resource = fields.Nested(ResourceRef, required=True)
     context = fields.Nested(Context, load_default=dict)
 
@@ -70,7 +45,7 @@ class ExplainResponse(AuthorizeResponse):
     explanation = fields.Dict(required=True)
 
 
-class BatchRequest(_Strict):
+class BatchRequest(StrictSchema):
     checks = fields.List(
         fields.Nested(AuthorizeRequest),
         required=True,
@@ -89,10 +64,10 @@ class BatchResponse(Schema):
     policy_version = fields.String(required=True)
 
 
-class ListResourcesRequest(_Strict):
+class ListResourcesRequest(StrictSchema):
     actor = fields.Nested(ActorRef, required=True)
-    action = fields.String(required=True, validate=_one_of(Action))
-    resource_type = fields.String(required=True, validate=_one_of(ResourceType))
+    action = fields.String(required=True, validate=one_of(Action))
+    resource_type = fields.String(required=True, validate=one_of(ResourceType))
     limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 1000))
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 512))
     context = fields.Nested(Context, load_default=dict)
@@ -104,10 +79,10 @@ class ListResourcesResponse(Schema):
     policy_version = fields.String(required=True)
 
 
-class ListActorsRequest(_Strict):
-    action = fields.String(required=True, validate=_one_of(Action))
+class ListActorsRequest(StrictSchema):
+    action = fields.String(required=True, validate=one_of(Action))
     resource = fields.Nested(ResourceRef, required=True)
-    actor_type = fields.String(load_default=None, allow_none=True, validate=_one_of(ActorType))
+    actor_type = fields.String(load_default=None, allow_none=True, validate=one_of(ActorType))
     limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 1000))
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 512))
     context = fields.Nested(Context, load_default=dict)
@@ -124,7 +99,7 @@ class ListActorsResponse(Schema):
     policy_version = fields.String(required=True)
 
 
-class ActionsRequest(_Strict):
+class ActionsRequest(StrictSchema):
     actor = fields.Nested(ActorRef, required=True)
     resource = fields.Nested(ResourceRef, required=True)
     context = fields.Nested(Context, load_default=dict)

@@ -151,10 +151,6 @@ class Authorizer:
         found = loader.load(session, "Domain", [domain_id])
         return domain_id in found and self._engine.bo_eligible(found[domain_id], policy_context(at))
 
-    def seat_holders(self, session: Session, domain_id: str, at: dt.datetime) -> int:
-        """Count the domain users the policy names `seat_holder` (effective Back Office Access)."""
-        return self.billing_facts(session, domain_id, at)[1]
-
     def billing_facts(
         self, session: Session, domain_id: str, at: dt.datetime
     ) -> tuple[str | None, int]:
