@@ -72,6 +72,31 @@ def _init_authz(app: Flask) -> None:
         )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"DECISION_LOG: {exc}") from exc
+    # Every process that writes the database reports to the board (an import run from the command
+    # line too), so that the service's cached decisions never outlive a write.
+    reset = bool(app.config.get("DECISION_CACHE_RESET"))
+    board = open_board(app, reset=reset) if app.config["DECISION_CACHE"] else None
     if not app.config["LOAD_POLICY"]:
         return
-    app.extensions["authz"] = build_authorizer(app.config["POLICY_PATHS"])
+    authorizer = build_authorizer(app.config["POLICY_PATHS"])
+    app.extensions["authz"] = authorizer
+    if board is not None and app.config["DECISION_CACHE_SIZE"] > 0:
+        authorizer.enable_cache(board, app.config["DECISION_CACHE_SIZE"])
+
+
+def open_board(app: Flask, reset: bool = False) -> Any:
+    """Map the revision board and report every write of this app's database to it."""
+    from service.authz.board import RevisionBoard
+    from service.authz.freshness import watch
+    from service.config import ConfigError
+    from service.db import db
+
+    path = app.config["DECISION_CACHE_BOARD"]
+    try:
+        board = RevisionBoard(path, reset=reset)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"DECISION_CACHE_BOARD={path}: {exc}") from exc
+    with app.app_context():
+        watch(db.engine, board)
+    app.extensions["revision_board"] = board
+    return board

@@ -197,7 +197,8 @@ def serve_command(bind: str, workers: int, threads: int, timeout: int, demo: boo
         metrics_dir = tempfile.mkdtemp(prefix="yuki-authz-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         atexit.register(_remove_in_process, metrics_dir, os.getpid())
-    app = _build_app()
+    # A fresh revision board: slots a killed writer of an earlier run left in flight are gone.
+    app = _build_app({"DECISION_CACHE_RESET": True})
     if demo:
         _upgrade(app)
         result = _import(app, json.loads(DEMO_WORLD.read_text(encoding="utf-8")))

@@ -107,6 +107,28 @@ def parse_bool(name: str, value: Any) -> bool:
     raise ConfigError(f"{name}={value!r} is not a boolean: use 1/true/yes/on or 0/false/no/off")
 
 
+def parse_count(name: str, value: Any) -> int:
+    """Read a whole number setting, 0 or more."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+    if number < 0:
+        raise ConfigError(f"{name}={value!r} must be 0 or more")
+    return number
+
+
+def default_board_path(database_url: str) -> str:
+    """One revision board per database and host: in shared memory (/dev/shm) when there is one."""
+    import tempfile
+
+    digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    # A folder of this user's own (mode 0700, owner checked by RevisionBoard) in shared memory.
+    shm = "/dev/shm"  # noqa: S108 - see above: the board refuses a folder or file not ours
+    root = shm if os.path.isdir(shm) else tempfile.gettempdir()
+    return os.path.join(root, f"yuki-authz-{os.geteuid()}", f"{digest}.board")
+
+
 def normalize_database_url(url: str) -> str:
     """Point plain PostgreSQL URLs at the psycopg 3 driver, the one installed."""
     for prefix in ("postgres://", "postgresql://"):
@@ -159,6 +181,15 @@ def load_settings(
         # The decision log: off, all or denies; and where its JSON lines go ("-" = stderr).
         "DECISION_LOG": str(setting("DECISION_LOG", "denies")).strip().lower(),
         "DECISION_LOG_PATH": setting("DECISION_LOG_PATH", "-"),
+        # The decision cache (see service/authz/board.py): on or off, its size per process, and
+        # the revision board file every process of this host that writes the database maps.
+        "DECISION_CACHE": parse_bool("DECISION_CACHE", setting("DECISION_CACHE", True)),
+        "DECISION_CACHE_SIZE": parse_count(
+            "DECISION_CACHE_SIZE", setting("DECISION_CACHE_SIZE", 50_000)
+        ),
+        "DECISION_CACHE_BOARD": str(
+            setting("DECISION_CACHE_BOARD", "") or default_board_path(database_url)
+        ),
         # The price catalogue of the pricing module (default: service/catalogue.json).
         "PRICING_CATALOGUE": setting("PRICING_CATALOGUE", None),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,

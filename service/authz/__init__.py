@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from service.vocabulary import ID_PATTERN
 
 from . import facts, loader, sql_filter
+from .board import GLOBAL, RevisionBoard, slot_of
 from .engine import Decision, PolicyEngine
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -76,15 +78,61 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     return parts
 
 
+# A cached decision: the versions of the board slots it depends on when it was computed.
+_Entry = tuple[tuple[int, ...], Decision]
+_CacheKey = tuple[Ref, str, Ref, str]
+
+
+class DecisionCache:
+    """Decisions of one loaded policy, each kept with the board versions it was computed at.
+
+    An entry is reused only while its slots still show those versions (see `board.py`), so it can
+    never outlive a write to the facts it was computed from. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, board: RevisionBoard, size: int) -> None:
+        self.board = board
+        self.size = size
+        self.entries: dict[_CacheKey, _Entry] = {}
+        self.hits = 0
+        self.misses = 0
+        self.detached = 0  # checks decided without the cache because the board file changed
+
+    def store(self, key: _CacheKey, entry: _Entry) -> None:
+        entries = self.entries
+        if len(entries) >= self.size:
+            # Another thread may have evicted it first.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del entries[next(iter(entries))]
+        entries[key] = entry
+
+
+def _deps(check: Check) -> tuple[int, int, int]:
+    """The board slots a check's facts live in: everything, its actor, its resource."""
+    return (GLOBAL, slot_of(*check.actor), slot_of(*check.resource))
+
+
 class Authorizer:
     def __init__(self, policy_paths: Sequence[str | Path]) -> None:
         self._paths = list(policy_paths)
         self._engine = PolicyEngine(self._paths)
         self._lock = threading.Lock()
+        self._board: RevisionBoard | None = None
+        self._cache_size = 0
+        self._cache: DecisionCache | None = None
 
     @property
     def engine(self) -> PolicyEngine:
         return self._engine
+
+    @property
+    def cache(self) -> DecisionCache | None:
+        return self._cache
+
+    def enable_cache(self, board: RevisionBoard, size: int) -> None:
+        """Cache decisions, checked against `board` (which must see every write; freshness.py)."""
+        self._board, self._cache_size = board, size
+        self._cache = DecisionCache(board, size) if size > 0 else None
 
     @property
     def policy_version(self) -> str:
@@ -93,7 +141,10 @@ class Authorizer:
     def reload(self) -> str:
         """Build a new engine from the policy files and swap it in; return its version."""
         with self._lock:
-            self._engine = PolicyEngine(self._paths)
+            engine = PolicyEngine(self._paths)
+            board = self._board
+            cache = DecisionCache(board, self._cache_size) if board and self._cache else None
+            self._engine, self._cache = engine, cache  # the old policy's decisions go with it
         return self._engine.version
 
     # -- checks --------------------------------------------------------------------------
@@ -103,9 +154,45 @@ class Authorizer:
         return self.authorize_many(session, [Check(actor, action, resource, at)])[0]
 
     def authorize_many(self, session: Session, checks: Sequence[Check]) -> list[Decision]:
-        """Decide every check, loading each distinct object once."""
+        """Decide every check: from the cache when it still holds, else loading each object once."""
+        engine, cache = self._engine, self._cache
+        if cache is None:
+            return self._decide(session, engine, checks)
+        board, entries = cache.board, cache.entries
+        if not board.current():
+            # The board file was deleted or replaced: writers started since then report elsewhere.
+            cache.detached += len(checks)
+            return self._decide(session, engine, checks)
+        # Only a load that starts a new transaction after the versions were read may be cached:
+        # an older transaction (SQLite keeps its snapshot) could show data from before them.
+        storable = not session.in_transaction()
+        results: list[Decision | None] = [None] * len(checks)
+        misses: list[tuple[int, _CacheKey, tuple[int, int, int], tuple[int, ...] | None]] = []
+        for index, check in enumerate(checks):
+            key = (check.actor, check.action, check.resource, business_date(check.at))
+            deps = _deps(check)
+            versions = board.versions(deps)
+            if versions is not None:
+                entry = entries.get(key)
+                if entry is not None and entry[0] == versions:
+                    results[index] = entry[1]
+                    continue
+            misses.append((index, key, deps, versions if storable else None))
+        cache.hits += len(checks) - len(misses)
+        cache.misses += len(misses)
+        if misses:
+            decided = self._decide(session, engine, [checks[m[0]] for m in misses])
+            for (index, key, deps, before), decision in zip(misses, decided, strict=True):
+                results[index] = decision
+                if before is not None and board.versions(deps) == before:
+                    cache.store(key, (before, decision))
+        return results  # type: ignore[return-value]  # every index is filled above
+
+    def _decide(
+        self, session: Session, engine: PolicyEngine, checks: Sequence[Check]
+    ) -> list[Decision]:
+        """Decide every check without the cache, loading each distinct object once."""
         objects = self._load_refs(session, [c.actor for c in checks] + [c.resource for c in checks])
-        engine = self._engine
         decisions = []
         for check in checks:
             actor = objects.get(check.actor) or facts.Unknown("actor", *check.actor)

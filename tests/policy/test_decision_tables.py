@@ -15,7 +15,7 @@ import pytest
 import yaml
 from flask import Flask
 
-from service.authz import Authorizer, Check, Ref
+from service.authz import Authorizer, Check, Ref, build_authorizer
 from service.authz.engine import policy_version
 from service.config import REPO_ROOT
 from service.db import db
@@ -133,10 +133,18 @@ def world(app: Flask) -> Iterator[None]:
     delete_all_rows(app)
 
 
-@pytest.fixture(scope="module")
-def authorizer(app: Flask) -> Authorizer:
-    """The app's Authorizer, checked to run policies/access.polar and nothing else."""
-    authz: Authorizer = app.extensions["authz"]
+@pytest.fixture(scope="module", params=["cached", "uncached"])
+def authorizer(request: pytest.FixtureRequest, app: Flask) -> Authorizer:
+    """The app's Authorizer (decision cache on), or one without a cache: the tables hold for both.
+
+    Either runs policies/access.polar and nothing else.
+    """
+    if request.param == "cached":
+        authz: Authorizer = app.extensions["authz"]
+        assert authz.cache is not None, "the app's decision cache is off (DECISION_CACHE set?)"
+    else:
+        authz = build_authorizer([POLICY])
+        assert authz.cache is None
     assert authz.policy_version == policy_version([POLICY]), (
         "the app's Authorizer does not run policies/access.polar alone (POLICY_PATHS set?)"
     )
@@ -156,11 +164,13 @@ def _decide(app: Flask, authorizer: Authorizer, checks: list[Check]) -> list[Any
 
 @pytest.mark.parametrize("case", _params())
 def test_decision(case: Case, app: Flask, authorizer: Authorizer, world: None) -> None:
-    with app.app_context():
-        try:
-            decision = authorizer.authorize(db.session(), case.who, case.action, case.what, case.at)
-        finally:
-            db.session.remove()
+    decision = _decide(app, authorizer, [Check(case.who, case.action, case.what, case.at)])[0]
+    if authorizer.cache is not None:
+        # Asked again, the cache answers (no SQL) with the same decision.
+        hits = authorizer.cache.hits
+        again = _decide(app, authorizer, [Check(case.who, case.action, case.what, case.at)])[0]
+        assert authorizer.cache.hits == hits + 1, "the second identical check missed the cache"
+        assert again == decision, f"{case.describe()}; the cached decision differs"
     got = "allow" if decision.allowed else f"deny {sorted(decision.reasons)}"
     assert decision.allowed is case.allowed, f"{case.describe()}; the policy says {got}"
     assert sorted(decision.reasons) == case.reasons, f"{case.describe()}; the policy says {got}"

@@ -1,0 +1,233 @@
+"""The decision cache is never stale: write through one app ("worker"), check through another.
+
+Two apps on the same database stand for two gunicorn workers: each has its own policy engine and
+its own decision cache, and they share only the database and the revision board file. After every
+kind of write, the second app's answers (cache warm from before the write) must equal those of an
+authorizer that has no cache at all. The bench does the same across real gunicorn workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, event, update
+
+from service import models
+from service.authz import Authorizer, Check, Ref, build_authorizer
+from service.db import db
+from service.vocabulary import Action
+from tests.integration.support import act, base_world, load
+
+ADMIN = "PortalUser:u-admin"
+BOSS = "DomainUser:du-boss"
+NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
+
+# Pairs that read every kind of fact: staff lists, plans, roles, administrations, portal users.
+PAIRS = [
+    (Ref("PortalUser", "u-sub"), Ref("Domain", "d-1")),
+    (Ref("PortalUser", "u-sub"), Ref("Administration", "a-1")),
+    (Ref("PortalUser", "u-bo"), Ref("Domain", "d-2")),
+    (Ref("PortalUser", "u-de"), Ref("Domain", "d-1")),
+    (Ref("PortalUser", "u-admin"), Ref("PortalUser", "u-de")),
+    (Ref("PortalUser", "u-admin"), Ref("Portal", "p-1")),
+    (Ref("DomainUser", "du-ann"), Ref("Domain", "d-1")),
+    (Ref("DomainUser", "du-ann"), Ref("Administration", "a-1")),
+    (Ref("DomainUser", "du-boss"), Ref("DomainUser", "du-ann")),
+    (Ref("DomainUser", "du-s"), Ref("Domain", "d-2")),
+    (Ref("DomainUser", "du-new"), Ref("Domain", "d-1")),  # created by a write below
+]
+CHECKS = [
+    Check(actor, action.value, resource, NOW) for actor, resource in PAIRS for action in Action
+]
+
+
+@pytest.fixture
+def world(client: Any, clean_db: None) -> None:
+    load(client, base_world())
+
+
+@pytest.fixture(scope="module")
+def worker_b(make_app: Any) -> Flask:
+    """A second app on the same database: another worker, with its own cache."""
+    return make_app()
+
+
+@pytest.fixture(scope="module")
+def truth() -> Authorizer:
+    """The same policy without any cache: what every answer must be."""
+    authz = build_authorizer(["policies/access.polar"])
+    assert authz.cache is None
+    return authz
+
+
+def decide(app: Flask, authorizer: Authorizer, checks: list[Check] = CHECKS) -> list[Any]:
+    with app.app_context():
+        try:
+            return authorizer.authorize_many(db.session(), checks)
+        finally:
+            db.session.remove()
+
+
+def answers(app: Flask, authorizer: Authorizer) -> list[tuple[bool, tuple[str, ...]]]:
+    return [(d.allowed, d.reasons) for d in decide(app, authorizer)]
+
+
+@pytest.fixture
+def compare(app: Flask, worker_b: Flask, truth: Authorizer) -> Iterator[Any]:
+    """Return a function that asserts worker B agrees with the uncached truth; count its hits."""
+    cached: Authorizer = worker_b.extensions["authz"]
+    assert cached.cache is not None
+    hits_before = cached.cache.hits
+
+    def check(step: str) -> list[tuple[bool, tuple[str, ...]]]:
+        expected = answers(app, truth)
+        got = answers(worker_b, cached)
+        stale = [
+            f"{c.actor.id} {c.action} {c.resource.type}:{c.resource.id}: cached {g} truth {e}"
+            for c, g, e in zip(CHECKS, got, expected, strict=True)
+            if g != e
+        ]
+        assert not stale, f"after {step}, worker B answered stale:\n" + "\n".join(stale)
+        return got
+
+    check.hits = lambda: cached.cache.hits - hits_before  # type: ignore[attr-defined]
+    yield check
+
+
+def test_every_kind_of_write_through_one_app_is_seen_by_the_other(
+    app: Flask, client: Any, world: None, compare: Any
+) -> None:
+    first = compare("the import")
+    compare("nothing (warm cache)")
+    writes = [
+        ("PUT", "/v1/domains/d-1/staff/Controller", ADMIN, {"user_id": "u-sub"}),
+        ("PUT", "/v1/domains/d-2/bo-access", ADMIN, {"authorized": True}),
+        ("PUT", "/v1/domains/d-1/users/du-ann/roles/Backoffice", BOSS, None),
+        ("PUT", "/v1/domains/d-1/shielded", ADMIN, {"shielded": True}),
+        ("PUT", "/v1/portals/p-1/users/u-de/role", ADMIN, {"role": "PortalBackoffice"}),
+        ("DELETE", "/v1/domains/d-1/staff/Controller", ADMIN, None),
+        ("DELETE", "/v1/domains/d-1/users/du-ann/roles/Backoffice", BOSS, None),
+        ("DELETE", "/v1/portals/p-1/users/u-sub", ADMIN, None),
+        ("DELETE", "/v1/domains/d-1/users/du-ann", BOSS, None),
+    ]
+    changed = 0
+    before = first
+    for method, path, actor, body in writes:
+        response = act(client, method, path, actor, body)
+        assert response.status_code in (200, 201, 204), (path, response.json)
+        after = compare(f"{method} {path}")
+        changed += after != before
+        before = after
+    assert changed >= len(writes) - 2, "the writes were meant to change the answers"
+    # Not vacuous: a write retires only its entities' decisions; B answered the rest from cache.
+    assert compare.hits() > len(CHECKS) * len(writes) // 2, "worker B hardly used its cache"
+
+
+def test_a_write_outside_the_orm_is_seen_too(app: Flask, world: None, compare: Any) -> None:
+    before = compare("the import")
+    with app.app_context(), db.engine.begin() as connection:  # Core, no session, no flush
+        connection.execute(delete(models.StaffAssignment))
+        connection.execute(update(models.Domain).values(plan="Minimal"))
+    assert compare("a Core delete and update") != before
+
+
+def test_an_entity_created_after_its_unknown_id_was_cached(
+    client: Any, world: None, compare: Any
+) -> None:
+    before = compare("the import")  # du-new is unknown: cached as such
+    response = act(
+        client,
+        "POST",
+        "/v1/domains/d-1/users",
+        BOSS,
+        {"id": "du-new", "email": "nieuw@example.be", "name": "Nieuw", "roles": ["Sales"]},
+    )
+    assert response.status_code in (200, 201), response.json
+    assert compare("du-new's creation") != before
+
+
+def test_an_uncommitted_write_is_neither_seen_nor_cached_and_its_commit_is(
+    app: Flask, world: None, worker_b: Flask, compare: Any
+) -> None:
+    cached: Authorizer = worker_b.extensions["authz"]
+    before = compare("the import")
+    with app.app_context():
+        session = db.session()
+        try:
+            domain = session.get(models.Domain, "d-1")
+            domain.plan = "Minimal"
+            session.flush()  # written, not committed: the slot is in flight
+            size = len(cached.cache.entries)
+            assert compare("an uncommitted flush") == before
+            touched = [c for c in CHECKS if c.resource.id in ("d-1", "a-1")]
+            misses = cached.cache.misses
+            decide(worker_b, cached, touched)
+            assert cached.cache.misses - misses == len(touched), "a slot in flight was trusted"
+            assert len(cached.cache.entries) <= size + len(CHECKS) - len(touched)
+            session.commit()
+        finally:
+            db.session.remove()
+    assert compare("its commit") != before
+
+
+def test_a_rolled_back_write_leaves_the_cache_working(
+    app: Flask, world: None, worker_b: Flask, compare: Any
+) -> None:
+    board = worker_b.extensions["revision_board"]
+    before = compare("the import")
+    with app.app_context():
+        session = db.session()
+        try:
+            session.get(models.Domain, "d-1").plan = "Minimal"
+            session.flush()
+            assert board.in_flight() > 0
+            session.rollback()
+        finally:
+            db.session.remove()
+    assert board.in_flight() == 0
+    assert compare("the rollback") == before
+
+
+def test_a_cached_decision_runs_no_sql(app: Flask, world: None, worker_b: Flask) -> None:
+    cached: Authorizer = worker_b.extensions["authz"]
+    decide(worker_b, cached)  # warm
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    with worker_b.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        hits = cached.cache.hits
+        decide(worker_b, cached)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert cached.cache.hits - hits == len(CHECKS)
+    assert statements == []
+
+
+def test_a_replaced_board_file_turns_the_cache_off_not_stale(
+    app: Flask, world: None, make_app: Any, tmp_path: Any
+) -> None:
+    """A writer mapping a new board file (the old one deleted) is unseen: so nothing is cached."""
+    board_path = tmp_path / "board"
+    worker = make_app(DECISION_CACHE_BOARD=str(board_path))
+    cached: Authorizer = worker.extensions["authz"]
+    decide(worker, cached)
+    board_path.unlink()
+    writer = make_app(DECISION_CACHE_BOARD=str(board_path), LOAD_POLICY=False)  # a new file
+    with writer.app_context(), db.engine.begin() as connection:
+        connection.execute(delete(models.StaffAssignment))
+    hits = cached.cache.hits
+    got = decide(worker, cached)
+    assert cached.cache.hits == hits
+    assert cached.cache.detached >= len(CHECKS)
+    with app.app_context():
+        truth = build_authorizer(["policies/access.polar"])
+        assert got == decide(app, truth)
