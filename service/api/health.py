@@ -101,6 +101,13 @@ class Metrics:
             labels,
             registry=self.registry,
         )
+        self.decision_cache = Counter(
+            "yuki_authz_decision_cache_checks",
+            "Checks answered from the decision cache (hit), computed (miss), or computed because "
+            "the revision board file was replaced (detached).",
+            ["result"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "yuki_authz_http_request_duration_seconds",
             "Time to answer an HTTP request, by route template and status.",
@@ -112,7 +119,22 @@ class Metrics:
 
 def init_metrics(app: Flask) -> None:
     """Time every request and count it under its route template (never the raw path)."""
-    app.extensions["metrics"] = Metrics()
+    collector = app.extensions["metrics"] = Metrics()
+    authz = app.extensions.get("authz")
+    if authz is not None and authz.cache is not None:
+        hit = collector.decision_cache.labels("hit")
+        miss = collector.decision_cache.labels("miss")
+        detached = collector.decision_cache.labels("detached")
+
+        def count(hits: int, misses: int, detached_checks: int) -> None:
+            if hits:
+                hit.inc(hits)
+            if misses:
+                miss.inc(misses)
+            if detached_checks:
+                detached.inc(detached_checks)
+
+        authz.cache.on_count = count
 
     @app.before_request
     def _start_timer() -> None:

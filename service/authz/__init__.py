@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -97,6 +97,15 @@ class DecisionCache:
         self.hits = 0
         self.misses = 0
         self.detached = 0  # checks decided without the cache because the board file changed
+        # Told (hits, misses, detached) once per call: the API layer feeds its metrics with it.
+        self.on_count: Callable[[int, int, int], None] | None = None
+
+    def count(self, hits: int, misses: int, detached: int) -> None:
+        self.hits += hits
+        self.misses += misses
+        self.detached += detached
+        if self.on_count is not None:
+            self.on_count(hits, misses, detached)
 
     def store(self, key: _CacheKey, entry: _Entry) -> None:
         entries = self.entries
@@ -142,8 +151,10 @@ class Authorizer:
         """Build a new engine from the policy files and swap it in; return its version."""
         with self._lock:
             engine = PolicyEngine(self._paths)
-            board = self._board
-            cache = DecisionCache(board, self._cache_size) if board and self._cache else None
+            board, old = self._board, self._cache
+            cache = DecisionCache(board, self._cache_size) if board and old else None
+            if cache is not None and old is not None:
+                cache.on_count = old.on_count
             self._engine, self._cache = engine, cache  # the old policy's decisions go with it
         return self._engine.version
 
@@ -161,7 +172,7 @@ class Authorizer:
         board, entries = cache.board, cache.entries
         if not board.current():
             # The board file was deleted or replaced: writers started since then report elsewhere.
-            cache.detached += len(checks)
+            cache.count(0, 0, len(checks))
             return self._decide(session, engine, checks)
         # Only a load that starts a new transaction after the versions were read may be cached:
         # an older transaction (SQLite keeps its snapshot) could show data from before them.
@@ -178,8 +189,7 @@ class Authorizer:
                     results[index] = entry[1]
                     continue
             misses.append((index, key, deps, versions if storable else None))
-        cache.hits += len(checks) - len(misses)
-        cache.misses += len(misses)
+        cache.count(len(checks) - len(misses), len(misses), 0)
         if misses:
             decided = self._decide(session, engine, [checks[m[0]] for m in misses])
             for (index, key, deps, before), decision in zip(misses, decided, strict=True):
