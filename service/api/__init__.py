@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flask_smorest
+from flask import request
+from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
+
+from service.api.memo import LOADED
 
 
 class _Parser(FlaskParser):
     # Invalid input is a 400 in this API (flask-smorest's default is 422).
     DEFAULT_VALIDATION_STATUS = 400
+
+    def parse(self, argmap: Any, req: Any = None, **kwargs: Any) -> Any:
+        """Parse as webargs does; a schema with MEMOIZE = True reuses the load of the same bytes.
+
+        Loading is a pure function of the schema and the body, and a body that fails is never
+        kept, so a remembered body answers exactly as a fresh parse would (views must not change
+        the loaded body in place).
+        """
+        kind = argmap if isinstance(argmap, type) else type(argmap)
+        memoize = (
+            issubclass(kind, Schema)
+            and getattr(kind, "MEMOIZE", False)
+            and kwargs.get("location") in (None, "json")
+            and request.is_json
+        )
+        if not memoize:
+            return super().parse(argmap, req, **kwargs)
+        body = request.get_data(cache=True)
+        found = LOADED.get(kind, body)
+        if found is None:
+            found = super().parse(argmap, req, **kwargs)
+            LOADED.put(kind, body, found)
+        return found
 
 
 class Blueprint(flask_smorest.Blueprint):

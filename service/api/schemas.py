@@ -28,6 +28,9 @@ class Context(StrictSchema):
 
 
 class AuthorizeRequest(StrictSchema):
+    # The same few bodies recur all day: remember their load (service/api/memo.py).
+    MEMOIZE = True
+
     actor = fields.Nested(ActorRef, required=True)
     action = fields.String(required=True, validate=one_of(Action))
     resource = fields.Nested(ResourceRef, required=True)

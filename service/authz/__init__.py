@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import false, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from service.vocabulary import ID_PATTERN
 
@@ -116,6 +116,10 @@ class DecisionCache:
         entries[key] = entry
 
 
+def _opened(session: Session | scoped_session[Any]) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
 def _deps(check: Check) -> tuple[int, int, int]:
     """The board slots a check's facts live in: everything, its actor, its resource."""
     return (GLOBAL, slot_of(*check.actor), slot_of(*check.resource))
@@ -164,19 +168,21 @@ class Authorizer:
     ) -> Decision:
         return self.authorize_many(session, [Check(actor, action, resource, at)])[0]
 
-    def authorize_many(self, session: Session, checks: Sequence[Check]) -> list[Decision]:
-        """Decide every check: from the cache when it still holds, else loading each object once."""
+    def authorize_many(
+        self, session: Session | scoped_session[Any], checks: Sequence[Check]
+    ) -> list[Decision]:
+        """Decide every check: from the cache when it still holds, else loading each object once.
+
+        `session` may be a `scoped_session`: it is touched only when something must be loaded.
+        """
         engine, cache = self._engine, self._cache
         if cache is None:
-            return self._decide(session, engine, checks)
+            return self._decide(_opened(session), engine, checks)
         board, entries = cache.board, cache.entries
         if not board.current():
             # The board file was deleted or replaced: writers started since then report elsewhere.
             cache.count(0, 0, len(checks))
-            return self._decide(session, engine, checks)
-        # Only a load that starts a new transaction after the versions were read may be cached:
-        # an older transaction (SQLite keeps its snapshot) could show data from before them.
-        storable = not session.in_transaction()
+            return self._decide(_opened(session), engine, checks)
         results: list[Decision | None] = [None] * len(checks)
         misses: list[tuple[int, _CacheKey, tuple[int, int, int], tuple[int, ...] | None]] = []
         for index, check in enumerate(checks):
@@ -188,9 +194,15 @@ class Authorizer:
                 if entry is not None and entry[0] == versions:
                     results[index] = entry[1]
                     continue
-            misses.append((index, key, deps, versions if storable else None))
+            misses.append((index, key, deps, versions))
         cache.count(len(checks) - len(misses), len(misses), 0)
         if misses:
+            # Only a load that starts a new transaction after the versions were read may be
+            # cached: an older one (SQLite keeps its snapshot) could show data from before them.
+            # (Asked only now, so that a call answered from the cache never opens a session.)
+            session = _opened(session)
+            if session.in_transaction():
+                misses = [(index, key, deps, None) for index, key, deps, _ in misses]
             decided = self._decide(session, engine, [checks[m[0]] for m in misses])
             for (index, key, deps, before), decision in zip(misses, decided, strict=True):
                 results[index] = decision

@@ -1,0 +1,46 @@
+"""Remember request bodies already validated, so a repeated body is not parsed and checked again.
+
+Services ask the same questions over and over (the same user opening the same domain): the exact
+bytes of an authorize body recur. Validation is a pure function of those bytes and the schema, so
+its result is kept, keyed by both; a body that failed validation is never kept (it fails again,
+with the same 400, every time). Only small bodies are kept, in a bounded table per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+MAX_BODY = 2048  # bytes: one check is ~150; batches and imports are not remembered
+MAX_ENTRIES = 20_000  # per process, per table: at most ~50 MB with the largest bodies
+
+
+class BodyMemo:
+    """A bounded map from (what checked it, body bytes) to the checked result; oldest out first."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_body: int = MAX_BODY) -> None:
+        self.max_entries = max_entries
+        self.max_body = max_body
+        self._entries: dict[tuple[Any, bytes], Any] = {}
+
+    def get(self, kind: Any, body: bytes) -> Any:
+        return self._entries.get((kind, body))
+
+    def put(self, kind: Any, body: bytes, value: Any) -> None:
+        if len(body) > self.max_body:
+            return
+        entries = self._entries
+        if len(entries) >= self.max_entries:
+            # Another thread may have evicted it first.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del entries[next(iter(entries))]
+        entries[(kind, body)] = value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# Bodies the JSON-object check of the middleware accepted (value: True).
+CHECKED_JSON = BodyMemo()
+# Bodies a memoizing schema loaded (key: the schema class), with what it loaded.
+LOADED = BodyMemo()
