@@ -94,6 +94,9 @@ class DecisionCache:
         self.board = board
         self.size = size
         self.entries: dict[_CacheKey, _Entry] = {}
+        # The facts of single objects (None: not in the database), kept the same way: a decision
+        # missing from the cache is often about an actor or a resource the cache already knows.
+        self.facts: dict[Ref, tuple[tuple[int, ...], Any]] = {}
         self.hits = 0
         self.misses = 0
         self.detached = 0  # checks decided without the cache because the board file changed
@@ -108,12 +111,18 @@ class DecisionCache:
             self.on_count(hits, misses, detached)
 
     def store(self, key: _CacheKey, entry: _Entry) -> None:
-        entries = self.entries
-        if len(entries) >= self.size:
-            # Another thread may have evicted it first.
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                del entries[next(iter(entries))]
-        entries[key] = entry
+        _bounded_put(self.entries, self.size, key, entry)
+
+    def store_facts(self, ref: Ref, entry: tuple[tuple[int, ...], Any]) -> None:
+        _bounded_put(self.facts, self.size, ref, entry)
+
+
+def _bounded_put(table: dict[Any, Any], size: int, key: Any, value: Any) -> None:
+    if len(table) >= size:
+        # Oldest out first; another thread may have evicted it already.
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del table[next(iter(table))]
+    table[key] = value
 
 
 def _opened(session: Session | scoped_session[Any]) -> Session:
@@ -201,20 +210,60 @@ class Authorizer:
             # cached: an older one (SQLite keeps its snapshot) could show data from before them.
             # (Asked only now, so that a call answered from the cache never opens a session.)
             session = _opened(session)
-            if session.in_transaction():
+            storable = not session.in_transaction()
+            if not storable:
                 misses = [(index, key, deps, None) for index, key, deps, _ in misses]
-            decided = self._decide(session, engine, [checks[m[0]] for m in misses])
+            missed = [checks[m[0]] for m in misses]
+            objects = self._cached_facts(session, cache, missed, storable)
+            decided = self._decide(session, engine, missed, objects)
             for (index, key, deps, before), decision in zip(misses, decided, strict=True):
                 results[index] = decision
                 if before is not None and board.versions(deps) == before:
                     cache.store(key, (before, decision))
         return results  # type: ignore[return-value]  # every index is filled above
 
+    def _cached_facts(
+        self, session: Session, cache: DecisionCache, checks: Sequence[Check], storable: bool
+    ) -> dict[Ref, Any]:
+        """Return the facts of the checks' objects: from the cache where it holds, else loaded.
+
+        Same protocol as decisions: versions read before the load, kept only if unchanged after.
+        """
+        board, known = cache.board, cache.facts
+        objects: dict[Ref, Any] = {}
+        wanted: list[tuple[Ref, tuple[int, int], tuple[int, ...] | None]] = []
+        for ref in dict.fromkeys([c.actor for c in checks] + [c.resource for c in checks]):
+            deps = (GLOBAL, slot_of(*ref))
+            versions = board.versions(deps)
+            if versions is not None:
+                entry = known.get(ref)
+                if entry is not None and entry[0] == versions:
+                    if entry[1] is not None:
+                        objects[ref] = entry[1]
+                    continue
+            wanted.append((ref, deps, versions if storable else None))
+        if wanted:
+            loaded = self._load_refs(session, [ref for ref, _, _ in wanted])
+            for ref, deps, before in wanted:
+                found = loaded.get(ref)
+                if found is not None:
+                    objects[ref] = found
+                if before is not None and board.versions(deps) == before:
+                    cache.store_facts(ref, (before, found))
+        return objects
+
     def _decide(
-        self, session: Session, engine: PolicyEngine, checks: Sequence[Check]
+        self,
+        session: Session,
+        engine: PolicyEngine,
+        checks: Sequence[Check],
+        objects: dict[Ref, Any] | None = None,
     ) -> list[Decision]:
-        """Decide every check without the cache, loading each distinct object once."""
-        objects = self._load_refs(session, [c.actor for c in checks] + [c.resource for c in checks])
+        """Decide every check, loading each distinct object once (unless `objects` has them)."""
+        if objects is None:
+            objects = self._load_refs(
+                session, [c.actor for c in checks] + [c.resource for c in checks]
+            )
         decisions = []
         for check in checks:
             actor = objects.get(check.actor) or facts.Unknown("actor", *check.actor)

@@ -231,3 +231,28 @@ def test_a_replaced_board_file_turns_the_cache_off_not_stale(
     with app.app_context():
         truth = build_authorizer(["policies/access.polar"])
         assert got == decide(app, truth)
+
+
+def test_a_new_question_about_known_objects_runs_no_sql(
+    app: Flask, world: None, worker_b: Flask, truth: Authorizer
+) -> None:
+    """The facts of an actor and a resource are cached too: another action on them needs no SQL."""
+    cached: Authorizer = worker_b.extensions["authz"]
+    first, *others = [c for c in CHECKS if c.actor.id == "du-ann" and c.resource.id == "d-1"]
+    decide(worker_b, cached, [first])
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    with worker_b.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        misses = cached.cache.misses
+        got = decide(worker_b, cached, others)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert cached.cache.misses - misses == len(others)  # new decisions...
+    assert statements == []  # ...from cached facts
+    assert got == decide(app, truth, others)
