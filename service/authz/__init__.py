@@ -26,6 +26,7 @@ from service.vocabulary import ID_PATTERN
 from . import facts, loader, sql_filter
 from .board import GLOBAL, RevisionBoard, slot_of
 from .engine import Decision, PolicyEngine
+from .shapes import shape_key
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -97,6 +98,9 @@ class DecisionCache:
         # The facts of single objects (None: not in the database), kept the same way: a decision
         # missing from the cache is often about an actor or a resource the cache already knows.
         self.facts: dict[Ref, tuple[tuple[int, ...], Any]] = {}
+        # Decisions per shape (shapes.py): a pure function of the policy and the facts' content,
+        # so these need no versions at all.
+        self.shapes: dict[tuple[Any, ...], Decision] = {}
         self.hits = 0
         self.misses = 0
         self.detached = 0  # checks decided without the cache because the board file changed
@@ -115,6 +119,17 @@ class DecisionCache:
 
     def store_facts(self, ref: Ref, entry: tuple[tuple[int, ...], Any]) -> None:
         _bounded_put(self.facts, self.size, ref, entry)
+
+    def decide(
+        self, engine: PolicyEngine, actor: Any, action: str, resource: Any, date: str
+    ) -> Decision:
+        """Ask the policy, or reuse its answer for a check of the same shape."""
+        key = (shape_key(actor, resource), action, date)
+        found = self.shapes.get(key)
+        if found is None:
+            found = engine.decide(actor, action, resource, {"date": date})
+            _bounded_put(self.shapes, self.size, key, found)
+        return found
 
 
 def _bounded_put(table: dict[Any, Any], size: int, key: Any, value: Any) -> None:
@@ -215,7 +230,7 @@ class Authorizer:
                 misses = [(index, key, deps, None) for index, key, deps, _ in misses]
             missed = [checks[m[0]] for m in misses]
             objects = self._cached_facts(session, cache, missed, storable)
-            decided = self._decide(session, engine, missed, objects)
+            decided = self._decide(session, engine, missed, objects, cache)
             for (index, key, deps, before), decision in zip(misses, decided, strict=True):
                 results[index] = decision
                 if before is not None and board.versions(deps) == before:
@@ -258,6 +273,7 @@ class Authorizer:
         engine: PolicyEngine,
         checks: Sequence[Check],
         objects: dict[Ref, Any] | None = None,
+        cache: DecisionCache | None = None,
     ) -> list[Decision]:
         """Decide every check, loading each distinct object once (unless `objects` has them)."""
         if objects is None:
@@ -268,7 +284,12 @@ class Authorizer:
         for check in checks:
             actor = objects.get(check.actor) or facts.Unknown("actor", *check.actor)
             resource = objects.get(check.resource) or facts.Unknown("resource", *check.resource)
-            decisions.append(engine.decide(actor, check.action, resource, policy_context(check.at)))
+            if cache is not None:
+                date = business_date(check.at)
+                decisions.append(cache.decide(engine, actor, check.action, resource, date))
+            else:
+                ctx = policy_context(check.at)
+                decisions.append(engine.decide(actor, check.action, resource, ctx))
         return decisions
 
     def explain(self, session: Session, check: Check) -> tuple[Decision, dict[str, Any]]:

@@ -6,7 +6,7 @@ import contextvars
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +58,7 @@ class PolicyEngine:
         self._filtering.set_data_filtering_adapter(_PreloadedRelations())
         self._explainer = Explainer(self._oso, self.paths)
         self._cache_lock = threading.Lock()
-        self._seat_filters: dict[tuple[Any, ...], DataFilter] = {}
+        self._filters: dict[tuple[Any, ...], DataFilter] = {}
 
     # -- single decisions ------------------------------------------------------------------
     def is_allowed(self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> bool:
@@ -119,32 +119,51 @@ class PolicyEngine:
         self, actor: Any, action: str, resource_type: str, ctx: dict[str, Any]
     ) -> DataFilter:
         """Build the filter of the `resource_type` rows `actor` may `action`."""
+        key = ("resource", _facts_key(actor), action, resource_type, ctx["date"])
         var = Variable("resource")
-        return self._filter("allow", [actor, action, var, ctx], "resource", resource_type)
+        return self._kept(
+            key, lambda: self._filter("allow", [actor, action, var, ctx], "resource", resource_type)
+        )
 
     def actor_filter(
         self, actor_type: str, action: str, resource: Any, ctx: dict[str, Any]
     ) -> DataFilter:
         """Build the filter of the `actor_type` rows that may `action` on `resource`."""
+        key = ("actor", actor_type, action, _facts_key(resource), ctx["date"])
         var = Variable("actor")
-        return self._filter("allow", [var, action, resource, ctx], "actor", actor_type)
+        return self._kept(
+            key, lambda: self._filter("allow", [var, action, resource, ctx], "actor", actor_type)
+        )
 
     def seat_holder_filter(self, domain: Any, ctx: dict[str, Any]) -> DataFilter:
         """Build the filter of the domain users who hold a billed Back Office seat.
 
-        The filter is a function of the policy, the domain's facts and the date only, so it is
-        kept per (facts, date): pricing asks for it before and after every governed change.
+        Pricing asks for it before and after every governed change: it is kept (see `_kept`).
         """
-        key = (_facts_key(domain), ctx["date"])
+        key = ("seat_holder", _facts_key(domain), ctx["date"])
+        var = Variable("user")
+        return self._kept(
+            key, lambda: self._filter("seat_holder", [var, domain, ctx], "user", "DomainUser")
+        )
+
+    def clear_filters(self) -> None:
+        """Forget the kept filters (the bench measures a list page with and without them)."""
         with self._cache_lock:
-            found = self._seat_filters.get(key)
+            self._filters.clear()
+
+    def _kept(self, key: tuple[Any, ...], build: Callable[[], DataFilter]) -> DataFilter:
+        """Return the filter for `key`, building it once: a filter is a pure function of the
+        policy and its key (the known object's facts, the action, the type, the date), so it can
+        never be stale; the SQL it becomes runs on the current data. Bounded, oldest out first.
+        """
+        with self._cache_lock:
+            found = self._filters.get(key)
         if found is None:
-            var = Variable("user")
-            found = self._filter("seat_holder", [var, domain, ctx], "user", "DomainUser")
+            found = build()
             with self._cache_lock:
-                if len(self._seat_filters) >= 1024:
-                    self._seat_filters.pop(next(iter(self._seat_filters)))
-                self._seat_filters[key] = found
+                if len(self._filters) >= 4096:
+                    self._filters.pop(next(iter(self._filters)))
+                self._filters[key] = found
         return found
 
     def bo_eligible(self, domain: Any, ctx: dict[str, Any]) -> bool:
@@ -234,6 +253,8 @@ def _facts_key(obj: Any) -> tuple[Any, ...]:
         value = getattr(obj, name)
         if isinstance(value, list):
             value = tuple(tuple(sorted(item.items())) for item in value)
+        elif hasattr(value, "__slots__"):
+            value = _facts_key(value)  # a nested fact (an Administration's domain)
         values.append(value)
     return (type(obj).__name__, *values)
 

@@ -256,3 +256,42 @@ def test_a_new_question_about_known_objects_runs_no_sql(
     assert cached.cache.misses - misses == len(others)  # new decisions...
     assert statements == []  # ...from cached facts
     assert got == decide(app, truth, others)
+
+
+def test_kept_list_filters_follow_every_write(app: Flask, client: Any, world: None) -> None:
+    """List filters are kept per (known object's facts, action, type, date): never stale."""
+    from tests.integration.support import CHECK
+
+    def listed(actor: str) -> list[str]:
+        body = {
+            "actor": {"type": "PortalUser", "id": actor},
+            "action": "process",
+            "resource_type": "Domain",
+        }
+        response = client.post("/v1/list-resources", json=body, headers=CHECK)
+        assert response.status_code == 200, response.json
+        return response.json["ids"]
+
+    def allowed(actor: str) -> list[str]:
+        checks = [
+            Check(Ref("PortalUser", actor), "process", Ref("Domain", d), NOW)
+            for d in ("d-1", "d-2", "d-min", "d-leg", "d-x")
+        ]
+        with app.app_context():
+            truth = build_authorizer(["policies/access.polar"])
+        decisions = decide(app, truth, checks)
+        return [c.resource.id for c, d in zip(checks, decisions, strict=True) if d.allowed]
+
+    assert listed("u-bo") == listed("u-bo") == sorted(allowed("u-bo"))
+    assert "d-2" in listed("u-bo")
+    # The resource side changes, the actor's facts do not: same kept filter, new rows.
+    assert (
+        act(client, "PUT", "/v1/domains/d-2/shielded", ADMIN, {"shielded": True}).status_code == 200
+    )
+    assert listed("u-bo") == sorted(allowed("u-bo")) and "d-2" not in listed("u-bo")
+    # The actor's facts change: another filter.
+    response = act(
+        client, "PUT", "/v1/portals/p-1/users/u-bo/role", ADMIN, {"role": "PortalDataEntry"}
+    )
+    assert response.status_code == 200, response.json
+    assert listed("u-bo") == sorted(allowed("u-bo"))
