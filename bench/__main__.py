@@ -24,7 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import report, workload
+from . import freshness, report, workload
 from . import world as worlds
 from .http import Scenario, Server, load_test, wrk_available
 from .world import OUT
@@ -36,13 +36,23 @@ WRK_THREADS = (
 REPO = HERE.parent
 
 FULL = {
-    "bodies": 4000,
+    "bodies": 4000,  # in-process checks are drawn from these
     "checks": 2000,
     "list_repeats": 30,
     "scaling_blocks": 6,
     "scaling_per_block": 100,
     "profile_checks": 300,
-    "http": {"warmup": 3, "seconds": 10, "rounds": 3},
+    "http": {
+        "warmup": 3,
+        "seconds": 10,
+        "rounds": 3,
+        "stream": 100_000,  # lines of each authorize stream (wrk continues it run after run)
+        "write_share": 0.01,  # governed writes in the authorize mix
+        "batches": 300,  # distinct batch bodies
+        "batch_size": 1000,
+        "freshness_writes": 200,
+        "freshness_asks": 6,  # asks of each check at once, before and after each write
+    },
 }
 QUICK = {
     "bodies": 1000,
@@ -51,7 +61,17 @@ QUICK = {
     "scaling_blocks": 2,
     "scaling_per_block": 50,
     "profile_checks": 50,
-    "http": {"warmup": 1, "seconds": 2, "rounds": 1},
+    "http": {
+        "warmup": 1,
+        "seconds": 2,
+        "rounds": 1,
+        "stream": 5000,
+        "write_share": 0.01,
+        "batches": 30,
+        "batch_size": 1000,
+        "freshness_writes": 20,
+        "freshness_asks": 6,
+    },
 }
 
 
@@ -172,6 +192,20 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def board_env(kind: str) -> dict[str, str]:
+    """The revision board every process of the bench on `kind`'s database maps.
+
+    In shared memory like the service's default, but at one fixed path per database kind, reused
+    by every run (the processes that open it reset it: the in-process child and `serve`), so
+    runs do not leave a board per temporary database behind.
+    """
+    shm = Path("/dev/shm")
+    root = shm if shm.is_dir() else OUT
+    return {
+        "DECISION_CACHE_BOARD": str(root / f"yuki-authz-bench-{os.geteuid()}" / f"{kind}.board")
+    }
+
+
 def _loadavg() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
@@ -180,35 +214,79 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _write_lines(path: Path, bodies: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies))
+def _write_stream(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
     return path
+
+
+def _sum_counts(dicts: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def _sample_requests(server: Server, scenarios: list[Scenario]) -> dict[str, Any]:
+    """One real answer per scenario (and one governed write pair) before any load."""
+    samples = {}
+    for sc in scenarios:
+        lines = sc.bodies_file.read_bytes().splitlines() if sc.bodies_file else [b""]
+        first = next((ln for ln in lines if not ln.startswith(b"!")), b"")
+        status, answer = server.request_line(sc, first)
+        if status != 200:
+            raise RuntimeError(f"{sc.path} answered {status}: {answer!r}")
+        samples[sc.name] = (
+            {"results": answer["results"][:3], "of": len(answer["results"])}
+            if sc.checks_per_request > 1
+            else answer
+        )
+        writes = [ln for ln in lines if ln.startswith(b"!")][:2]  # a flip and its undo
+        for line in writes:
+            status, answer = server.request_line(sc, line)
+            if status != 200:
+                raise RuntimeError(
+                    f"the governed write {line[:120]!r} answered {status}: {answer!r}"
+                )
+            samples[f"{sc.name} write"] = {"request": line.decode()[:200], "answer": answer}
+    return samples
 
 
 def run_http(
     kind: str,
     url: str,
-    bodies_file: Path,
+    streams: dict[str, Path],
     list_body: dict[str, Any],
+    big: worlds.World,
     args: argparse.Namespace,
     plan: dict[str, Any],
 ) -> dict[str, Any]:
-    list_file = _write_lines(OUT / f"list-body-{kind}.jsonl", [list_body])
+    list_file = _write_stream(OUT / f"list-body-{kind}.jsonl", [json.dumps(list_body)])
     scenarios = [
         Scenario("healthz", "GET", "/healthz"),
-        Scenario("authorize", "POST", "/v1/authorize", bodies_file),
+        Scenario("authorize", "POST", "/v1/authorize", streams["mix"]),
+        Scenario("authorize-ro", "POST", "/v1/authorize", streams["readonly"]),
+        Scenario(
+            "batch-1000",
+            "POST",
+            "/v1/authorize/batch",
+            streams["batches"],
+            checks_per_request=plan["batch_size"],
+        ),
         Scenario("list-resources", "POST", "/v1/list-resources", list_file),
     ]
-    token = secrets.token_urlsafe(24)
-    with Server(url, token, args.workers, args.threads, OUT / f"server-{kind}.log") as server:
+    token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    with Server(
+        url,
+        token,
+        args.workers,
+        args.threads,
+        OUT / f"server-{kind}.log",
+        admin_token=admin_token,
+        extra_env=board_env(kind),
+    ) as server:
         # One real answer per route before loading it: a 401 or 400 must not pass for speed.
-        samples = {}
-        for sc in scenarios:
-            body = sc.bodies_file.read_bytes().splitlines()[0] if sc.bodies_file else None
-            status, answer = server.request(sc.method, sc.path, body)
-            if status != 200:
-                raise RuntimeError(f"{sc.path} answered {status}: {answer!r}")
-            samples[sc.name] = answer
+        samples = _sample_requests(server, scenarios)
         for sc in scenarios:
             load_test(server, sc, plan["warmup"], args.connections, WRK_THREADS)
         per: dict[str, list[dict[str, Any]]] = {sc.name: [] for sc in scenarios}
@@ -216,19 +294,53 @@ def run_http(
             order = scenarios if rnd % 2 == 0 else list(reversed(scenarios))
             for sc in order:
                 res = load_test(server, sc, plan["seconds"], args.connections, WRK_THREADS)
+                cache = res["cache"]
+                looked = sum(cache.values())
                 log(
                     f"  {kind} round {rnd + 1} {sc.name}: {res['rps']:.0f} req/s, p50 "
                     f"{res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, "
                     f"errors {res['error_count']}"
+                    + (f", cache hits {cache.get('hit', 0) / looked:.0%}" if looked else "")
+                    + (f", writes {res['writes_sent']}" if res["writes_sent"] else "")
                 )
                 per[sc.name].append(res)
+        log(f"  {kind} freshness across workers: {plan['freshness_writes']} writes")
+        fresh = freshness.run(
+            server, big, url, plan["freshness_writes"], asks=plan["freshness_asks"]
+        )
+        log(
+            f"  {kind} freshness: {fresh['writes']} writes, {fresh.get('checks_after', 0)} checks "
+            f"after them, stale {fresh.get('stale_after', 0)}, "
+            f"hits before {fresh.get('hits_before', 0)}/{fresh.get('checks_before', 0)}"
+        )
         launcher = server.launcher
-    out: dict[str, Any] = {"launcher": launcher, "samples": samples, "scenarios": {}}
+    out: dict[str, Any] = {
+        "launcher": launcher,
+        "samples": samples,
+        "scenarios": {},
+        "freshness": fresh,
+    }
     for sc in scenarios:
         rounds = per[sc.name]
         reqs = sum(r["requests"] for r in rounds)
         secs = sum(r["seconds"] for r in rounds)
         cpu = sum(r["server_cpu_s"] for r in rounds)
+        answers = _sum_counts([r["answers"] for r in rounds])
+        cache = _sum_counts([r["cache"] for r in rounds])
+        looked = sum(cache.values())
+        route = f"{sc.method} {sc.path} "
+        decisions = sum(v for k, v in answers.items() if k == route + "200")
+        deciding = sc.path.startswith("/v1/authorize")
+        writes = {k: v for k, v in answers.items() if k.startswith("PUT ")}
+        bad = {k: v for k, v in answers.items() if not k.rsplit(" ", 1)[1].startswith("2")}
+        lines = sum(1 for _ in sc.bodies_file.open()) if sc.bodies_file else 1
+        counted = sum(answers.values())
+        if not reqs <= counted <= reqs + len(rounds) * (args.connections + 1):
+            # wrk does not count the answers in flight at its deadline; /metrics does (a few).
+            log(
+                f"  WARNING {kind} {sc.name}: /metrics counted {counted} answers, the load "
+                f"generator {reqs}: the decision and hit counts of this scenario are suspect"
+            )
         out["scenarios"][sc.name] = {
             "method": sc.method,
             "path": sc.path,
@@ -240,7 +352,23 @@ def run_http(
             "p90_ms": sum(r["p90_ms"] for r in rounds) / len(rounds),
             "p99_ms": sum(r["p99_ms"] for r in rounds) / len(rounds),
             "server_cpu_us_per_request": cpu / reqs * 1e6,
-            "errors": sum(r["error_count"] for r in rounds),
+            "errors": sum(r["error_count"] for r in rounds) + sum(bad.values()),
+            "wrk_errors": sum(r["error_count"] for r in rounds),
+            "answers": answers,
+            "non_2xx": bad,
+            "writes": sum(writes.values()),
+            "write_answers": writes,
+            "cache": cache,
+            "hit_rate": cache.get("hit", 0) / looked if looked else None,
+            "checks_per_request": sc.checks_per_request,
+            "decisions": decisions * sc.checks_per_request if deciding else None,
+            "decisions_per_s": decisions * sc.checks_per_request / secs if deciding else None,
+            "stream": {
+                "lines": lines,
+                "measured_from_line": rounds[0]["start_line"],
+                "sent_in_all_runs": sc.position,
+                "wrapped": sc.position > lines,
+            },
             "rounds": rounds,
         }
     return out
@@ -251,7 +379,7 @@ def run_inprocess(kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
     res_path = OUT / f"inprocess-{kind}-result.json"
     cfg_path.write_text(json.dumps(cfg))
     res_path.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, **board_env(kind), "PYTHONPATH": str(REPO)}
     subprocess.run(
         [sys.executable, "-m", "bench.inprocess", str(cfg_path), str(res_path)],
         cwd=REPO,
@@ -264,7 +392,7 @@ def run_inprocess(kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
 def run_governed(kind: str, url: str, grants: int) -> dict[str, Any]:
     out = OUT / f"governed-{kind}-result.json"
     out.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, **board_env(kind), "PYTHONPATH": str(REPO)}
     subprocess.run(
         [sys.executable, "-m", "bench.governed", url, str(out), str(grants)],
         cwd=REPO,
@@ -280,6 +408,7 @@ def run_db(
     small: worlds.World,
     bodies: list[dict[str, Any]],
     small_bodies: list[dict[str, Any]],
+    streams: dict[str, Path],
     args: argparse.Namespace,
     plan: dict[str, Any],
     created: list[tuple[str, str]],
@@ -317,7 +446,6 @@ def run_db(
     res["governed"] = run_governed(kind, urls["big"], 50 if args.quick else 200)
     if not args.no_http:
         log(f"{kind}: HTTP measurements")
-        bodies_file = _write_lines(OUT / f"bodies-{kind}.jsonl", bodies)
         list_body = {
             "actor": {"type": "PortalUser", "id": big.backoffice},
             "action": "process",
@@ -325,7 +453,7 @@ def run_db(
             "limit": 100,
             "cursor": None,
         }
-        res["http"] = run_http(kind, urls["big"], bodies_file, list_body, args, plan["http"])
+        res["http"] = run_http(kind, urls["big"], streams, list_body, big, args, plan["http"])
     return res
 
 
@@ -357,6 +485,21 @@ def main(argv: list[str] | None = None) -> int:
     small = worlds.generate(args.small_domains, args.seed)
     bodies = workload.make_bodies(big, plan["bodies"])
     small_bodies = workload.make_bodies(small, plan["bodies"])
+    hp = plan["http"]
+    streams: dict[str, Path] = {}
+    stream_info: dict[str, Any] = {}
+    if not args.no_http:
+        log(f"generating the HTTP streams: 2 x {hp['stream']:,} lines, {hp['batches']} batches")
+        mix, stream_info["mix"] = workload.make_stream(big, hp["stream"], 8, hp["write_share"])
+        readonly, stream_info["readonly"] = workload.make_stream(big, hp["stream"], 9)
+        batches = workload.make_batches(big, hp["batches"], hp["batch_size"], 10)
+        stream_info["batches"] = {"lines": len(batches), "checks": len(batches) * hp["batch_size"]}
+        streams = {
+            "mix": _write_stream(OUT / "stream-mix.txt", mix),
+            "readonly": _write_stream(OUT / "stream-readonly.txt", readonly),
+            "batches": _write_stream(OUT / "stream-batches.txt", batches),
+        }
+        del mix, readonly, batches
     results: dict[str, Any] = {
         "meta": meta,
         "config": {
@@ -364,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             "small_domains": args.small_domains,
             "quick": args.quick,
             "bodies": plan["bodies"],
+            "streams": stream_info,
             "sizes": plan,
             "mix": workload.kinds_share(),
             "zipf_s": workload.ZIPF_S,
@@ -393,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                 log("postgresql: skipped (not reachable)")
                 continue
             results["dbs"][kind] = run_db(
-                kind, big, small, bodies, small_bodies, args, plan, created
+                kind, big, small, bodies, small_bodies, streams, args, plan, created
             )
             http = results["dbs"][kind].get("http")
             if http:

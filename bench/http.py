@@ -1,8 +1,13 @@
-"""Serve the real app with gunicorn on loopback and load it with wrk, route by route.
+"""Serve the real app with gunicorn on loopback and load it with wrk, scenario by scenario.
 
 Every scenario runs against the same server (same workers, threads, preloaded app), in rounds
-that alternate the routes so that noise on a shared machine hits them alike. The server's CPU time
-per request is read from /proc (master and workers) around each measured run.
+that alternate the scenarios so that noise on a shared machine hits them alike. The server's CPU
+time per request is read from /proc (master and workers) around each measured run, and its
+counters (answers by route and status, decision-cache hits and misses) from /metrics.
+
+A scenario's requests are a stream (one line each, see bench/wrk.lua) that each run continues
+where the previous one stopped, so repeated checks come from the workload's distribution, not
+from replaying the same first lines run after run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +40,9 @@ class Scenario:
     name: str
     method: str
     path: str
-    bodies_file: Path | None = None  # one JSON body per line; None for GET
+    bodies_file: Path | None = None  # the stream: one request per line (wrk.lua); None for GET
+    checks_per_request: int = 1  # decisions per authorize answer (1000 for a batch)
+    position: int = 0  # the next line of the stream: each run continues from here
 
 
 def free_port() -> int:
@@ -55,20 +63,32 @@ class Server:
     """A gunicorn server of service.wsgi's app on 127.0.0.1, started and stopped by the bench."""
 
     def __init__(
-        self, database_url: str, token: str, workers: int, threads: int, log: Path
+        self,
+        database_url: str,
+        token: str,
+        workers: int,
+        threads: int,
+        log: Path,
+        admin_token: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.bind = f"127.0.0.1:{self.port}"
         self.base = f"http://{self.bind}"
         self.token = token
+        self.admin_token = admin_token
         self.log_path = log
         self.prom_dir = OUT / f"prometheus-{os.getpid()}"
         shutil.rmtree(self.prom_dir, ignore_errors=True)
         self.prom_dir.mkdir(parents=True)
+        keys = f"bench:check:{token}"
+        if admin_token:
+            keys += f",bench-admin:admin:{admin_token}"  # governed writes need scope admin
         self.env = {
             **os.environ,
+            **(extra_env or {}),
             "DATABASE_URL": database_url,
-            "AUTHZ_API_KEYS": f"bench:check:{token}",
+            "AUTHZ_API_KEYS": keys,
             "PROMETHEUS_MULTIPROC_DIR": str(self.prom_dir),
             "PYTHONPATH": str(REPO),
         }
@@ -172,16 +192,104 @@ class Server:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / CLOCK_TICKS
 
-    def request(self, method: str, path: str, body: bytes | None) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        admin: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """One request on a new connection (the check key, or the admin key for writes)."""
         req = urllib.request.Request(self.base + path, data=body, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Authorization", f"Bearer {self.admin_token if admin else self.token}")
         if body is not None:
             req.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=60) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as err:
             return err.code, err.read()[:300]
+
+    def request_line(self, sc: Scenario, line: bytes) -> tuple[int, Any]:
+        """Send one line of a scenario's stream the way wrk.lua does."""
+        if line.startswith(b"!"):
+            method, path, acting, body = line[1:].decode().split(" ", 3)
+            return self.request(
+                method, path, body.encode(), admin=True, headers={"X-Acting-User": acting}
+            )
+        return self.request(sc.method, sc.path, line or None)
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until the requests wrk left in flight are answered (the workers' CPU rests)."""
+        deadline = time.monotonic() + timeout
+        cpu = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.cpu_seconds()
+            if now - cpu < 0.03:
+                return
+            cpu = now
+
+    def scrape(self) -> Counter[tuple[str, ...]]:
+        """Read the server's counters from /metrics (summed over the workers)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(self.base + "/metrics", timeout=30) as r:
+            text = r.read().decode()
+        return _counters(text_string_to_metric_families(text))
+
+    def scrape_workers(self) -> dict[int, Counter[tuple[str, ...]]]:
+        """The same counters per worker, from the files each worker writes for /metrics."""
+        from prometheus_client.mmap_dict import MmapedDict
+        from prometheus_client.samples import Sample
+
+        out: dict[int, Counter[tuple[str, ...]]] = {}
+        workers = set(self.worker_pids())
+        for path in self.prom_dir.glob("counter_*.db"):
+            pid = int(path.stem.rsplit("_", 1)[1])
+            if pid not in workers:
+                continue  # the master's (labels made before the fork) holds nothing
+            samples = []
+            for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(path)):
+                _metric, name, labels, _help = json.loads(key)
+                samples.append(Sample(name, labels, value))
+            out[pid] = _counters([_Family(samples)])
+        return out
+
+
+class _Family:
+    def __init__(self, samples: list[Any]) -> None:
+        self.samples = samples
+
+
+def _counters(families: Any) -> Counter[tuple[str, ...]]:
+    """Keep the counters the bench reads: HTTP answers by route and status, cache outcomes."""
+    out: Counter[tuple[str, ...]] = Counter()
+    for family in families:
+        for sample in family.samples:
+            name = sample.name.removesuffix("_total")
+            if name == "yuki_authz_decision_cache_checks":
+                out[("cache", sample.labels["result"])] += sample.value
+            elif name == "yuki_authz_http_requests":
+                labels = sample.labels
+                out[("http", labels["method"], labels["endpoint"], labels["status"])] += (
+                    sample.value
+                )
+    return out
+
+
+def counter_delta(
+    after: Counter[tuple[str, ...]], before: Counter[tuple[str, ...]]
+) -> Counter[tuple[str, ...]]:
+    out: Counter[tuple[str, ...]] = Counter()
+    for key, value in after.items():
+        if value - before.get(key, 0):
+            out[key] = value - before.get(key, 0)
+    return out
 
 
 def wrk_available() -> bool:
@@ -197,7 +305,7 @@ def run_wrk(
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
-        "10s",
+        "30s",
         "-s",
         str(WRK_SCRIPT),
         server.base,
@@ -207,9 +315,9 @@ def run_wrk(
         server.token,
     ]
     if sc.bodies_file is not None:
-        args.append(str(sc.bodies_file))
+        args += [str(sc.bodies_file), str(sc.position), server.admin_token or "-"]
     cpu0 = server.cpu_seconds()
-    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120, check=False)
     cpu1 = server.cpu_seconds()
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
     if out.returncode != 0 or line is None:
@@ -224,6 +332,8 @@ def _summarize(res: dict[str, Any], cpu: float, tool: str) -> dict[str, Any]:
     return {
         "tool": tool,
         "requests": res["requests"],
+        "sent": res.get("sent", res["requests"]),
+        "writes_sent": res.get("writes_sent", 0),
         "seconds": round(seconds, 3),
         "rps": res["requests"] / seconds if seconds else 0.0,
         "p50_ms": res["latency_us"]["p50"] / 1000,
@@ -242,51 +352,72 @@ def _client_process(
     base: str,
     sc_path: str,
     method: str,
-    bodies: list[bytes],
-    token: str,
+    lines: list[bytes],
+    tokens: tuple[str, str],
     seconds: float,
     start: int,
+    step: int,
     queue: Any,
 ) -> None:
+    """Send lines start, start+step, ... of the stream (the connections share it, like wrk)."""
     import http.client
 
     host, port = base.removeprefix("http://").split(":")
     latencies: list[float] = []
-    errors = 0
+    errors = sent = writes = 0
     i = start
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
     end = time.perf_counter() + seconds
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    check_headers = {"Authorization": f"Bearer {tokens[0]}", "Content-Type": "application/json"}
     while time.perf_counter() < end:
-        body = bodies[i % len(bodies)] if bodies else None
-        i += 1
+        line = lines[i % len(lines)] if lines else None
+        i += step
+        sent += 1
+        verb, path, headers, body = method, sc_path, check_headers, line
+        if line is not None and line.startswith(b"!"):
+            verb, path, acting, text = line[1:].decode().split(" ", 3)
+            headers = {**check_headers, "Authorization": f"Bearer {tokens[1]}"}
+            headers["X-Acting-User"] = acting
+            body = text.encode()
+            writes += 1
         t0 = time.perf_counter()
         try:
-            conn.request(method, sc_path, body=body, headers=headers)
+            conn.request(verb, path, body=body, headers=headers)
             resp = conn.getresponse()
             resp.read()
             if resp.status >= 400:
                 errors += 1
             if resp.getheader("Connection", "").lower() == "close":
                 conn.close()
-                conn = http.client.HTTPConnection(host, int(port), timeout=10)
+                conn = http.client.HTTPConnection(host, int(port), timeout=30)
         except OSError:
             errors += 1
             conn.close()
-            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
         latencies.append(time.perf_counter() - t0)
-    queue.put((latencies, errors))
+    queue.put((latencies, errors, sent, writes))
 
 
 def run_python_client(
     server: Server, sc: Scenario, seconds: float, connections: int
 ) -> dict[str, Any]:
-    bodies = sc.bodies_file.read_bytes().splitlines() if sc.bodies_file else []
+    lines = sc.bodies_file.read_bytes().splitlines() if sc.bodies_file else []
     queue: Any = multiprocessing.Queue()
+    tokens = (server.token, server.admin_token or "-")
     procs = [
         multiprocessing.Process(
             target=_client_process,
-            args=(server.base, sc.path, sc.method, bodies, server.token, seconds, k * 997, queue),
+            args=(
+                server.base,
+                sc.path,
+                sc.method,
+                lines,
+                tokens,
+                seconds,
+                sc.position + k,
+                connections,
+                queue,
+            ),
         )
         for k in range(connections)
     ]
@@ -308,6 +439,9 @@ def run_python_client(
         "requests": len(lat),
         "duration_us": int(elapsed * 1e6),
         "bytes": 0,
+        # Each connection went `step` lines at a time: together they covered this many lines.
+        "sent": connections * max(r[2] for r in results),
+        "writes_sent": sum(r[3] for r in results),
         "errors": {"status": sum(r[1] for r in results)},
         "latency_us": {
             "mean": sum(lat) / len(lat) * 1e6 if lat else 0,
@@ -319,9 +453,99 @@ def run_python_client(
     return _summarize(res, cpu1 - cpu0, "python-client")
 
 
+def run_drained(server: Server, sc: Scenario, seconds: float, connections: int) -> dict[str, Any]:
+    """Requests that take seconds each (batches of 1000): send for `seconds`, then let those in
+    flight finish, and divide the answers by the time until the last one.
+
+    wrk stops at its deadline and drops the requests in flight: with answers that take a second
+    or more, that drops a large share of the work the server did, and understates the rate.
+    """
+    import http.client
+    import threading
+
+    lines = sc.bodies_file.read_bytes().splitlines() if sc.bodies_file else [b""]
+    host, port = server.base.removeprefix("http://").split(":")
+    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
+    lock = threading.Lock()
+    state = {"next": sc.position, "sent": 0}
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+
+    def worker() -> None:
+        while time.perf_counter() < deadline:
+            with lock:
+                line = lines[state["next"] % len(lines)]
+                state["next"] += 1
+                state["sent"] += 1
+            started = time.perf_counter()
+            conn = http.client.HTTPConnection(host, int(port), timeout=300)
+            try:
+                conn.request(sc.method, sc.path, body=line or None, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status >= 400:
+                    with lock:
+                        errors["status"] += 1
+            except OSError:
+                with lock:
+                    errors["read"] += 1
+            finally:
+                conn.close()
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    cpu0 = server.cpu_seconds()
+    workers = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    cpu1 = server.cpu_seconds()
+    lat = sorted(latencies)
+
+    def pct(q: float) -> int:
+        return int(lat[min(len(lat) - 1, int(q * len(lat)))] * 1e6) if lat else 0
+
+    res = {
+        "requests": len(lat) - sum(errors.values()),
+        "duration_us": int(elapsed * 1e6),
+        "bytes": 0,
+        "sent": state["sent"],
+        "writes_sent": 0,
+        "errors": {"status": errors["status"], "read": errors["read"]},
+        "latency_us": {
+            "mean": sum(lat) / len(lat) * 1e6 if lat else 0,
+            "p50": pct(0.5),
+            "p90": pct(0.9),
+            "p99": pct(0.99),
+        },
+    }
+    return _summarize(res, cpu1 - cpu0, "python-client, drained")
+
+
 def load_test(
     server: Server, sc: Scenario, seconds: float, connections: int, threads: int
 ) -> dict[str, Any]:
-    if wrk_available():
-        return run_wrk(server, sc, seconds, connections, threads)
-    return run_python_client(server, sc, seconds, connections)
+    """Load one scenario for `seconds`, continuing its stream; add what /metrics counted."""
+    before = server.scrape()
+    if sc.checks_per_request > 1:
+        res = run_drained(server, sc, seconds, connections)
+    elif wrk_available():
+        res = run_wrk(server, sc, seconds, connections, threads)
+    else:
+        res = run_python_client(server, sc, seconds, connections)
+    server.wait_idle()  # so that no answer of this run is counted in the next one
+    after = server.scrape()
+    res["start_line"] = sc.position
+    sc.position += res["sent"]
+    delta = counter_delta(after, before)
+    res["answers"] = {
+        f"{key[1]} {key[2]} {key[3]}": int(value)
+        for key, value in sorted(delta.items())
+        if key[0] == "http" and key[2] != "/metrics"
+    }
+    res["cache"] = {key[1]: int(value) for key, value in delta.items() if key[0] == "cache"}
+    return res

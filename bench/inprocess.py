@@ -2,7 +2,12 @@
 
 A fresh process, so that the list walk's memory growth is not hidden by the generator's peak.
 Order: list walks first (memory), then list first pages, decisions without SQL, authorize with
-its SQL (statements counted), scaling against the small world, and a profile of the hot path.
+its SQL (statements counted), cached decisions, scaling against the small world, and a profile
+of the hot path.
+
+Two apps on the same database: every "uncached" measurement runs on one built with the decision
+cache off (`DECISION_CACHE` False: `Authorizer.cache` is None), so it loads and decides every
+time; the cached decisions run on one with the cache on (the service's default).
 """
 
 from __future__ import annotations
@@ -78,12 +83,30 @@ class Bench:
         self.cfg = cfg
         self.Ref = Ref
         self.db = db
-        self.app = create_app({"DATABASE_URL": cfg["url"], "AUTHZ_API_KEYS": AUTHZ_KEYS})
+        # The uncached measurements: the decision cache off, so nothing is answered from it.
+        self.app = create_app(
+            {"DATABASE_URL": cfg["url"], "AUTHZ_API_KEYS": AUTHZ_KEYS, "DECISION_CACHE": False}
+        )
         self.az = self.app.extensions["authz"]
+        if self.az.cache is not None:
+            raise RuntimeError("DECISION_CACHE=False left a decision cache on")
+        # The cached decisions: the service's default (cache on), on a fresh revision board.
+        self.cached_app = create_app(
+            {
+                "DATABASE_URL": cfg["url"],
+                "AUTHZ_API_KEYS": AUTHZ_KEYS,
+                "DECISION_CACHE": True,
+                "DECISION_CACHE_RESET": True,
+            }
+        )
+        self.caz = self.cached_app.extensions["authz"]
+        if self.caz.cache is None:
+            raise RuntimeError("DECISION_CACHE=True built no decision cache")
         self.statements: list[str] = []
         self.counting = False
-        with self.app.app_context():
-            event.listen(db.engine, "before_cursor_execute", self._on_execute)
+        for app in (self.app, self.cached_app):
+            with app.app_context():
+                event.listen(db.engine, "before_cursor_execute", self._on_execute)
         self.now = dt.datetime.now(dt.UTC)
         self.checks = [self._check(b) for b in cfg["bodies"]]
         self.small_checks = [self._check(b) for b in cfg["small_bodies"]]
@@ -119,6 +142,7 @@ class Bench:
         cursor = None
         sample: list[str] = []
         rng = random.Random(11)
+        self.az.engine.clear_filters()  # the walk builds its filter once, on its first page
         started = time.perf_counter()
         rss_peak = _rss_mb()
         while True:
@@ -218,26 +242,32 @@ class Bench:
             self.Ref("PortalUser", cfg["backoffice"]),
             self.Ref("PortalUser", cfg["subcontractor"]),
         )
-        page_bo: list[float] = []
-        page_sub: list[float] = []
+        cold: dict[str, list[float]] = {"backoffice": [], "subcontractor": []}
+        warm: dict[str, list[float]] = {"backoffice": [], "subcontractor": []}
         authorize: list[float] = []
         sizes = {}
         k = 0
         for _ in range(repeats):
-            for actor, into, key in ((bo, page_bo, "backoffice"), (sub, page_sub, "subcontractor")):
-                with self.ctx() as session:
-                    t0 = time.perf_counter()
-                    ids, cursor = self.az.list_resources(
-                        session, actor, "process", "Domain", self.now, 100, None
-                    )
-                    into.append(time.perf_counter() - t0)
+            for actor, key in ((bo, "backoffice"), (sub, "subcontractor")):
+                # Cold: the policy's filter is built for this page (the engine keeps filters per
+                # (actor facts, action, type, date)); warm: the same page again, filter kept.
+                self.az.engine.clear_filters()
+                for into in (cold[key], warm[key]):
+                    with self.ctx() as session:
+                        t0 = time.perf_counter()
+                        ids, cursor = self.az.list_resources(
+                            session, actor, "process", "Domain", self.now, 100, None
+                        )
+                        into.append(time.perf_counter() - t0)
                 sizes[key] = {"ids": len(ids), "has_next": cursor is not None}
             for _ in range(per_repeat):
                 authorize.append(self._time_authorize(self.az, self.checks[k % len(self.checks)]))
                 k += 1
         return {
-            "backoffice_first_page": _stats_us(page_bo),
-            "subcontractor_page": _stats_us(page_sub),
+            "backoffice_first_page": _stats_us(cold["backoffice"]),
+            "subcontractor_page": _stats_us(cold["subcontractor"]),
+            "backoffice_first_page_warm": _stats_us(warm["backoffice"]),
+            "subcontractor_page_warm": _stats_us(warm["subcontractor"]),
             "authorize_interleaved": _stats_us(authorize),
             "sizes": sizes,
         }
@@ -316,6 +346,70 @@ class Bench:
             out["wire"] = wire
         return out
 
+    def cached(self, n: int) -> dict[str, Any]:
+        """Authorizer.authorize with the cache on, on checks it has already answered once.
+
+        One pass fills the cache with the checks (each a miss, loading and deciding); the timed
+        pass asks the same checks again, one per call and one session each like the uncached
+        measurement, counting SQL statements and the cache's hits and misses around each call.
+        """
+        checks = self.checks[:n]
+        cache = self.caz.cache
+        warm0 = (cache.hits, cache.misses, cache.detached)
+        for c in checks:
+            self._time_authorize(self.caz, c, self.cached_app)
+        warm = {
+            "hits": cache.hits - warm0[0],
+            "misses": cache.misses - warm0[1],
+            "detached": cache.detached - warm0[2],
+            "entries": len(cache.entries),
+        }
+        for c in checks[:50]:
+            self._time_authorize(self.caz, c, self.cached_app)  # warm-up of the timed path
+        times: list[float] = []
+        statements = 0
+        before = (cache.hits, cache.misses, cache.detached)
+        for c in checks:
+            self.statements.clear()
+            self.counting = True
+            times.append(self._time_authorize(self.caz, c, self.cached_app))
+            self.counting = False
+            statements += len(self.statements)
+        hits, misses, detached = (
+            cache.hits - before[0],
+            cache.misses - before[1],
+            cache.detached - before[2],
+        )
+        # Same checks, same answers as without the cache.
+        disagree = 0
+        for c in checks[:200]:
+            actor, action, res, at = c
+            with self.ctx(self.cached_app) as s1:
+                cached = self.caz.authorize(s1, actor, action, res, at or self.now)
+            with self.ctx() as s2:
+                fresh = self.az.authorize(s2, actor, action, res, at or self.now)
+            disagree += (cached.allowed, tuple(cached.reasons)) != (
+                fresh.allowed,
+                tuple(fresh.reasons),
+            )
+        return {
+            "timing": _stats_us(times),
+            "checks": len(checks),
+            "distinct_checks": len({(a, b, r, self._day(at)) for a, b, r, at in checks}),
+            "sql_statements": statements,
+            "hits": hits,
+            "misses": misses,
+            "detached": detached,
+            "warm": warm,
+            "compared_with_uncached": min(200, len(checks)),
+            "disagree_with_uncached": disagree,
+        }
+
+    def _day(self, at: dt.datetime | None) -> str:
+        from service.authz import business_date
+
+        return business_date(at or self.now)
+
     def _wire_commands(self, checks: list[tuple[Any, ...]]) -> dict[str, Any] | None:
         """Count what psycopg sends per check (statements, BEGIN/ROLLBACK, the pool's ping).
 
@@ -367,9 +461,14 @@ class Bench:
         from service import create_app
 
         small_app = create_app(
-            {"DATABASE_URL": self.cfg["small_url"], "AUTHZ_API_KEYS": AUTHZ_KEYS}
+            {
+                "DATABASE_URL": self.cfg["small_url"],
+                "AUTHZ_API_KEYS": AUTHZ_KEYS,
+                "DECISION_CACHE": False,
+            }
         )
         small_az = small_app.extensions["authz"]
+        assert small_az.cache is None
         for c in self.small_checks[:50]:
             self._time_authorize(small_az, c, small_app)  # warm-up
         big: list[float] = []
@@ -528,10 +627,16 @@ def main(argv: list[str]) -> None:
         ("first_pages", lambda: bench.list_first_pages(sizes["list_repeats"], 10)),
         ("decide", lambda: bench.decide(sizes["checks"])),
         ("authorize", lambda: bench.authorize(sizes["checks"])),
+        ("cached", lambda: bench.cached(sizes["checks"])),
         ("scaling", lambda: bench.scaling(sizes["scaling_blocks"], sizes["scaling_per_block"])),
         ("profile", lambda: bench.profile(sizes["profile_checks"])),
         ("http_layer", lambda: bench.http_layer(sizes["profile_checks"])),
     ]
+    out["decision_cache"] = {
+        "uncached_app": "off (DECISION_CACHE=False; Authorizer.cache is None)",
+        "cached_app": f"on (size {bench.caz.cache.size:,}, board "
+        f"{bench.cached_app.config['DECISION_CACHE_BOARD']})",
+    }
     for name, step in steps:
         t0 = time.perf_counter()
         out[name] = step()
