@@ -53,6 +53,25 @@ def pytest_report_header(config: pytest.Config) -> str:
 # --- the database ----------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def revision_board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One decision-cache board per run (per xdist worker), in its temporary folder.
+
+    By default a board lives in /dev/shm per database URL; the tests make many databases and must
+    not leave a file in shared memory for each. Sharing one board between databases is safe (a
+    write to one only retires more cached decisions). Subprocesses inherit it through the env.
+    """
+    folder = tmp_path_factory.mktemp("board")
+    folder.chmod(0o700)
+    previous = os.environ.get("DECISION_CACHE_BOARD")
+    os.environ["DECISION_CACHE_BOARD"] = str(folder / "test.board")
+    yield
+    if previous is None:
+        os.environ.pop("DECISION_CACHE_BOARD", None)
+    else:
+        os.environ["DECISION_CACHE_BOARD"] = previous
+
+
 @pytest.fixture(scope="session")
 def db_kind(request: pytest.FixtureRequest) -> str:
     """Return "sqlite" or "postgresql", as chosen with --db."""

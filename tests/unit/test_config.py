@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,43 @@ def test_default_database_lives_in_the_instance_folder(monkeypatch):
         app.config["DATABASE_URL"]
         == f"sqlite:///{Path(app.instance_path).resolve()}/yuki-authz.sqlite"
     )
+
+
+def test_decision_cache_settings(tmp_path):
+    settings = load_settings(tmp_path, environ={})
+    assert settings["DECISION_CACHE"] is True
+    assert settings["DECISION_CACHE_SIZE"] == 50_000
+    board = Path(settings["DECISION_CACHE_BOARD"])
+    assert board.parent.name == f"yuki-authz-{os.geteuid()}" and board.suffix == ".board"
+    other = load_settings(tmp_path, environ={"DATABASE_URL": "sqlite:///elsewhere.sqlite"})
+    assert other["DECISION_CACHE_BOARD"] != settings["DECISION_CACHE_BOARD"]  # one per database
+    off = load_settings(tmp_path, environ={"DECISION_CACHE": "off", "DECISION_CACHE_SIZE": "0"})
+    assert off["DECISION_CACHE"] is False and off["DECISION_CACHE_SIZE"] == 0
+
+
+@pytest.mark.parametrize("raw", ["-1", "many", "1.5"])
+def test_a_bad_cache_size_is_refused(tmp_path, raw):
+    with pytest.raises(ConfigError, match="DECISION_CACHE_SIZE"):
+        load_settings(tmp_path, environ={"DECISION_CACHE_SIZE": raw})
+
+
+def test_the_cache_can_be_turned_off(database_url):
+    app = create_app(
+        {"DATABASE_URL": database_url, "AUTHZ_API_KEYS": "a:check:x", "DECISION_CACHE": False}
+    )
+    assert app.extensions["authz"].cache is None
+    assert "revision_board" not in app.extensions
+
+
+def test_a_board_another_user_could_write_is_refused(database_url, tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    with pytest.raises(ConfigError, match="DECISION_CACHE_BOARD"):
+        create_app(
+            {
+                "DATABASE_URL": database_url,
+                "AUTHZ_API_KEYS": "a:check:x",
+                "DECISION_CACHE_BOARD": str(folder / "b.board"),
+            }
+        )
