@@ -26,7 +26,7 @@ from service.vocabulary import ID_PATTERN
 from . import facts, loader, sql_filter
 from .board import GLOBAL, RevisionBoard, slot_of
 from .engine import Decision, PolicyEngine
-from .shapes import shape_key
+from .reads import ReadsMemo
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -98,11 +98,12 @@ class DecisionCache:
         # The facts of single objects (None: not in the database), kept the same way: a decision
         # missing from the cache is often about an actor or a resource the cache already knows.
         self.facts: dict[Ref, tuple[tuple[int, ...], Any]] = {}
-        # Decisions per shape (shapes.py): a pure function of the policy and the facts' content,
-        # so these need no versions at all.
-        self.shapes: dict[tuple[Any, ...], Decision] = {}
+        # Decisions per facts the policy read (reads.py): a pure function of the policy and the
+        # facts' content, so these need no versions at all.
+        self.reads = ReadsMemo(size)
         self.hits = 0
         self.misses = 0
+        self.read_hits = 0  # misses answered by the reads memo, without running the policy
         self.detached = 0  # checks decided without the cache because the board file changed
         # Told (hits, misses, detached) once per call: the API layer feeds its metrics with it.
         self.on_count: Callable[[int, int, int], None] | None = None
@@ -123,13 +124,11 @@ class DecisionCache:
     def decide(
         self, engine: PolicyEngine, actor: Any, action: str, resource: Any, date: str
     ) -> Decision:
-        """Ask the policy, or reuse its answer for a check of the same shape."""
-        key = (shape_key(actor, resource), action, date)
-        found = self.shapes.get(key)
-        if found is None:
-            found = engine.decide(actor, action, resource, {"date": date})
-            _bounded_put(self.shapes, self.size, key, found)
-        return found
+        """Ask the policy, or reuse its answer to a check whose read facts were the same."""
+        decision, remembered = self.reads.decide(engine.decide, actor, action, resource, date)
+        if remembered:
+            self.read_hits += 1
+        return decision
 
 
 def _bounded_put(table: dict[Any, Any], size: int, key: Any, value: Any) -> None:

@@ -1,8 +1,9 @@
 """What the decision cache relies on in the policy's text: ids are opaque.
 
-`service/authz/shapes.py` remembers a decision per *shape* (the facts with ids renamed in order
-of appearance). That is sound only if the policy compares ids with each other and nothing else:
-never with a constant, never by order, never by their text. These checks keep it so.
+`service/authz/reads.py` reuses a decision for facts that hold the same values where the policy
+looked, ids renamed in order of appearance. That is sound only if the policy compares ids with
+each other and nothing else: never with a constant, never by order, never by their text. These
+checks keep it so.
 """
 
 from __future__ import annotations

@@ -1,0 +1,190 @@
+"""Remember a decision by the facts the policy actually read to reach it.
+
+Polar evaluation is deterministic: given the same action, date and types, a check whose facts show
+the same values at every attribute the policy read takes the same path and reaches the same
+decision. And `policies/access.polar` treats ids as opaque (it compares them with each other
+only; `tests/policy/test_policy_text.py` keeps it so), so "the same values" may rename ids
+consistently. So each decision the policy computes is recorded with the attributes it read (its
+*pattern*, e.g. the actor's `domain_id` and `roles`, the resource's `id`, `plan`, `shielded`), and
+a later check is answered from memory when its own values at one of the recorded patterns, ids
+renamed in order of appearance, match: Marie on her domain and Jan on his decide alike when the
+facts the rule looked at match, whatever else differs (other staff, other dates).
+
+The memo is a pure function of the policy and the facts' content: fresh facts, loaded or taken
+from the cache under the revision board's rules, make a fresh key. It can never be stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import facts
+from .engine import Decision
+
+_Read = tuple[str, str]  # (whose: "actor", "resource", "resource.domain"; attribute)
+_RECORD: contextvars.ContextVar[dict[_Read, None] | None] = contextvars.ContextVar(
+    "authz_reads", default=None
+)
+_MISSING = 1 << 30
+MAX_PATTERNS = 64  # per (types, action, date): beyond it, new patterns are not kept
+
+
+def _is_id(field: str) -> bool:
+    return field == "id" or field.endswith("_id")
+
+
+# -- recording ---------------------------------------------------------------------------------
+def _recording_class(cls: type) -> type:
+    """A subclass of a fact class that notes every field the policy reads (and where from)."""
+    fields = frozenset(cls.__slots__)  # type: ignore[attr-defined]
+
+    def __getattribute__(self: Any, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if name in fields:
+            reads = _RECORD.get()
+            whose = object.__getattribute__(self, "_whose")
+            if reads is not None:
+                reads.setdefault((whose, name), None)
+            if type(value) in _RECORDING:  # a nested fact: its reads are noted under its path
+                return _recording(value, f"{whose}.{name}")
+        return value
+
+    return type(
+        cls.__name__,  # the policy's class names (isinstance still holds: it is a subclass)
+        (cls,),
+        {"__slots__": ("_whose",), "__getattribute__": __getattribute__},
+    )
+
+
+_RECORDING: dict[type, type] = {
+    cls: _recording_class(cls)
+    for cls in (
+        facts.Portal,
+        facts.PortalUser,
+        facts.Domain,
+        facts.Administration,
+        facts.DomainUser,
+        facts.Unknown,
+    )
+}
+
+
+def _recording(obj: Any, whose: str) -> Any:
+    cls = _RECORDING[type(obj)]
+    copy: Any = object.__new__(cls)
+    for field in type(obj).__slots__:
+        object.__setattr__(copy, field, getattr(obj, field))
+    object.__setattr__(copy, "_whose", whose)
+    return copy
+
+
+# -- keys -------------------------------------------------------------------------------------
+def _value(obj: Any, path: str) -> Any:
+    """The object a read path names: "actor", "resource" or "resource.domain"."""
+    _, *rest = path.split(".")
+    for attribute in rest:
+        obj = getattr(obj, attribute)
+    return obj
+
+
+def _key(pattern: tuple[_Read, ...], actor: Any, resource: Any) -> tuple[Any, ...] | None:
+    names: dict[str, int] = {}
+
+    def name(value: Any) -> Any:
+        return None if value is None else names.setdefault(value, len(names))
+
+    out: list[Any] = []
+    for whose, field in pattern:
+        root = actor if whose.startswith("actor") else resource
+        try:
+            value = getattr(_value(root, whose), field)
+        except AttributeError:
+            return None  # another shape of object: this pattern does not apply
+        if isinstance(value, list):
+            out.append(_list(value, name, names))
+        elif hasattr(value, "__slots__"):
+            out.append(type(value).__name__)  # a nested fact: its own reads are in the pattern
+        elif _is_id(field):
+            out.append(name(value))
+        else:
+            out.append(value)
+    return tuple(out)
+
+
+def _list(
+    items: list[dict[str, Any]], name: Callable[[Any], Any], names: dict[str, int]
+) -> tuple[Any, ...]:
+    """A list of dicts as a sorted tuple (the policy reads these lists as sets)."""
+
+    def order(item: dict[str, Any]) -> tuple[Any, ...]:
+        ids = tuple(names.get(v, _MISSING) for k, v in sorted(item.items()) if _is_id(k))
+        return ids, repr([(k, v) for k, v in sorted(item.items()) if not _is_id(k)])
+
+    canonical = [
+        tuple((k, name(v) if _is_id(k) else v) for k, v in sorted(item.items()))
+        for item in sorted(items, key=order)
+    ]
+    return tuple(sorted(canonical, key=repr))
+
+
+# -- the memo ---------------------------------------------------------------------------------
+class ReadsMemo:
+    """Decisions per (types, action, date, same object?), per pattern of reads, per key."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries = 0
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[Any, ...], dict[tuple[_Read, ...], dict[Any, Decision]]] = {}
+
+    def decide(
+        self,
+        decide: Callable[[Any, str, Any, dict[str, Any]], Decision],
+        actor: Any,
+        action: str,
+        resource: Any,
+        date: str,
+    ) -> tuple[Decision, bool]:
+        """Return the decision, and whether the memo answered it."""
+        bucket_key = (type(actor), type(resource), action, date, actor is resource)
+        bucket = self._buckets.get(bucket_key)
+        if bucket is not None:
+            for pattern, decisions in list(bucket.items()):
+                key = _key(pattern, actor, resource)
+                if key is not None and key in decisions:
+                    return decisions[key], True
+        reads: dict[_Read, None] = {}
+        token = _RECORD.set(reads)
+        try:
+            seen = _recording(actor, "actor")
+            shown = seen if resource is actor else _recording(resource, "resource")
+            decision = decide(seen, action, shown, {"date": date})
+        finally:
+            _RECORD.reset(token)
+        pattern = tuple(reads)
+        key = _key(pattern, actor, resource)
+        if key is not None:
+            self._store(bucket_key, pattern, key, decision)
+        return decision, False
+
+    def _store(
+        self, bucket_key: tuple[Any, ...], pattern: tuple[_Read, ...], key: Any, decision: Decision
+    ) -> None:
+        with self._lock:
+            if self.entries >= self.size:
+                self._buckets.clear()  # rare: start again rather than track ages
+                self.entries = 0
+            bucket = self._buckets.setdefault(bucket_key, {})
+            decisions = bucket.get(pattern)
+            if decisions is None:
+                if len(bucket) >= MAX_PATTERNS:
+                    return
+                decisions = bucket[pattern] = {}
+            with contextlib.suppress(TypeError):  # an unhashable value: not kept
+                if key not in decisions:
+                    decisions[key] = decision
+                    self.entries += 1

@@ -1,0 +1,83 @@
+"""The reads memo: a decision is reused where the facts agree with what the policy read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.authz import facts
+from service.authz.engine import Decision
+from service.authz.reads import ReadsMemo
+
+
+def domain(did: str, portal: str = "p-1", plan: str = "Medium", staff: Any = ()) -> facts.Domain:
+    return facts.Domain(did, portal, plan, "bundle", False, True, staff=list(staff))
+
+
+def user(uid: str, portal: str = "p-1", role: str = "PortalBackoffice") -> facts.PortalUser:
+    return facts.PortalUser(uid, portal, role, "portal")
+
+
+class Policy:
+    """A stand-in policy: same portal, and a plan other than Minimal; counts its runs."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def decide(self, actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> Decision:
+        self.runs += 1
+        if actor.portal_id != resource.portal_id:
+            return Decision(False, ("not_member",))
+        if resource.plan == "Minimal":
+            return Decision(False, ("plan_not_eligible",))
+        return Decision(True)
+
+
+def test_facts_that_agree_where_the_policy_looked_reuse_the_decision():
+    memo, policy = ReadsMemo(100), Policy()
+    first, hit = memo.decide(policy.decide, user("u-1"), "open", domain("d-1"), "2026-12-04")
+    assert first.allowed and not hit
+    # Other ids, other staff, other pricing: never read, so the same decision, without a run.
+    other = domain("d-2", staff=[{"user_id": "u-9", "function": "Responsible"}])
+    again, hit = memo.decide(policy.decide, user("u-2"), "open", other, "2026-12-04")
+    assert again == first and hit and policy.runs == 1
+
+
+def test_a_difference_where_the_policy_looked_runs_the_policy():
+    memo, policy = ReadsMemo(100), Policy()
+    memo.decide(policy.decide, user("u-1"), "open", domain("d-1"), "2026-12-04")
+    minimal, hit = memo.decide(
+        policy.decide, user("u-1"), "open", domain("d-1", plan="Minimal"), "2026-12-04"
+    )
+    assert not hit and minimal.reasons == ("plan_not_eligible",)
+    # Ids are renamed, not ignored: the equality of the two portal ids is part of the key.
+    elsewhere, hit = memo.decide(
+        policy.decide, user("u-1", portal="p-2"), "open", domain("d-1"), "2026-12-04"
+    )
+    assert not hit and elsewhere.reasons == ("not_member",)
+    # Another action or another date is another question.
+    _, hit = memo.decide(policy.decide, user("u-1"), "view", domain("d-1"), "2026-12-04")
+    assert not hit
+    _, hit = memo.decide(policy.decide, user("u-1"), "open", domain("d-1"), "2026-12-05")
+    assert not hit
+    assert policy.runs == 5
+
+
+def test_the_policy_sees_objects_of_its_own_classes():
+    seen: list[Any] = []
+
+    def decide(actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> Decision:
+        seen.extend([actor, resource])
+        return Decision(True)
+
+    adm = facts.Administration("a-1", "d-1", domain("d-1"))
+    ReadsMemo(10).decide(decide, user("u-1"), "access", adm, "2026-12-04")
+    assert isinstance(seen[0], facts.PortalUser) and isinstance(seen[1], facts.Administration)
+    assert type(seen[1]).__name__ == "Administration"
+    assert isinstance(seen[1].domain, facts.Domain)
+
+
+def test_the_memo_is_bounded():
+    memo, policy = ReadsMemo(3), Policy()
+    for n in range(10):
+        memo.decide(policy.decide, user("u-1"), "open", domain("d-1", plan=f"P{n}"), "2026-12-04")
+    assert memo.entries <= 3
