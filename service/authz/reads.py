@@ -50,13 +50,17 @@ def _recording_class(cls: type) -> type:
             if reads is not None:
                 reads.setdefault((whose, name), None)
             if type(value) in _RECORDING:  # a nested fact: its reads are noted under its path
-                return _recording(value, f"{whose}.{name}")
+                # One recording copy per nested fact, so that two reads give the same object.
+                nested = object.__getattribute__(self, "_nested")
+                if name not in nested:
+                    nested[name] = _recording(value, f"{whose}.{name}")
+                return nested[name]
         return value
 
     return type(
         cls.__name__,  # the policy's class names (isinstance still holds: it is a subclass)
         (cls,),
-        {"__slots__": ("_whose",), "__getattribute__": __getattribute__},
+        {"__slots__": ("_whose", "_nested"), "__getattribute__": __getattribute__},
     )
 
 
@@ -79,6 +83,7 @@ def _recording(obj: Any, whose: str) -> Any:
     for field in type(obj).__slots__:
         object.__setattr__(copy, field, getattr(obj, field))
     object.__setattr__(copy, "_whose", whose)
+    object.__setattr__(copy, "_nested", {})
     return copy
 
 

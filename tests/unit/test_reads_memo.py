@@ -81,3 +81,15 @@ def test_the_memo_is_bounded():
     for n in range(10):
         memo.decide(policy.decide, user("u-1"), "open", domain("d-1", plan=f"P{n}"), "2026-12-04")
     assert memo.entries <= 3
+
+
+def test_a_nested_fact_read_twice_is_the_same_object():
+    seen: list[Any] = []
+
+    def decide(actor: Any, action: str, resource: Any, ctx: dict[str, Any]) -> Decision:
+        seen.extend([resource.domain, resource.domain])
+        return Decision(True)
+
+    adm = facts.Administration("a-1", "d-1", domain("d-1"))
+    ReadsMemo(10).decide(decide, user("u-1"), "access", adm, "2026-12-04")
+    assert seen[0] is seen[1]
