@@ -91,9 +91,10 @@ class DecisionCache:
     never outlive a write to the facts it was computed from. Bounded: the oldest entries go first.
     """
 
-    def __init__(self, board: RevisionBoard, size: int) -> None:
+    def __init__(self, board: RevisionBoard, size: int, engine: PolicyEngine) -> None:
         self.board = board
         self.size = size
+        self.engine = engine  # the policy these decisions are of
         self.entries: dict[_CacheKey, _Entry] = {}
         # The facts of single objects (None: not in the database), kept the same way: a decision
         # missing from the cache is often about an actor or a resource the cache already knows.
@@ -168,7 +169,7 @@ class Authorizer:
     def enable_cache(self, board: RevisionBoard, size: int) -> None:
         """Cache decisions, checked against `board` (which must see every write; freshness.py)."""
         self._board, self._cache_size = board, size
-        self._cache = DecisionCache(board, size) if size > 0 else None
+        self._cache = DecisionCache(board, size, self._engine) if size > 0 else None
 
     @property
     def policy_version(self) -> str:
@@ -179,7 +180,7 @@ class Authorizer:
         with self._lock:
             engine = PolicyEngine(self._paths)
             board, old = self._board, self._cache
-            cache = DecisionCache(board, self._cache_size) if board and old else None
+            cache = DecisionCache(board, self._cache_size, engine) if board and old else None
             if cache is not None and old is not None:
                 cache.on_count = old.on_count
             self._engine, self._cache = engine, cache  # the old policy's decisions go with it
@@ -199,7 +200,7 @@ class Authorizer:
         `session` may be a `scoped_session`: it is touched only when something must be loaded.
         """
         engine, cache = self._engine, self._cache
-        if cache is None:
+        if cache is None or cache.engine is not engine:  # no cache, or a reload in progress
             return self._decide(_opened(session), engine, checks)
         board, entries = cache.board, cache.entries
         if not board.current():

@@ -295,3 +295,24 @@ def test_kept_list_filters_follow_every_write(app: Flask, client: Any, world: No
     )
     assert response.status_code == 200, response.json
     assert listed("u-bo") == sorted(allowed("u-bo"))
+
+
+def test_a_reloaded_policy_starts_a_cache_of_its_own(
+    make_app: Any, world: None, truth: Authorizer
+) -> None:
+    worker = make_app()
+    cached: Authorizer = worker.extensions["authz"]
+    decide(worker, cached)
+    old = cached.cache
+    counted: list[int] = []
+    assert old is not None
+    old.on_count = lambda hits, misses, detached: counted.append(hits + misses)
+    cached.reload()
+    new = cached.cache
+    assert new is not None and new is not old and new.engine is cached.engine
+    assert new.on_count is old.on_count  # the metrics follow the new cache
+    got = decide(worker, cached)
+    assert new.misses == len(CHECKS) and new.hits == 0  # nothing carried over from the old policy
+    assert counted == [len(CHECKS)]
+    with worker.app_context():
+        assert got == decide(worker, truth)
