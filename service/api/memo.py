@@ -8,8 +8,9 @@ with the same 400, every time). Only small bodies are kept, in a bounded table p
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
+
+from service.bounded import bounded_put
 
 MAX_BODY = 2048  # bytes: one check is ~150; batches and imports are not remembered
 MAX_ENTRIES = 20_000  # per process, per table: at most ~50 MB with the largest bodies
@@ -27,14 +28,8 @@ class BodyMemo:
         return self._entries.get((kind, body))
 
     def put(self, kind: Any, body: bytes, value: Any) -> None:
-        if len(body) > self.max_body:
-            return
-        entries = self._entries
-        if len(entries) >= self.max_entries:
-            # Another thread may have evicted it first.
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                del entries[next(iter(entries))]
-        entries[(kind, body)] = value
+        if len(body) <= self.max_body:
+            bounded_put(self._entries, self.max_entries, (kind, body), value)
 
     def __len__(self) -> int:
         return len(self._entries)

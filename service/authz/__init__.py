@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import json
 import threading
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session, scoped_session
 
+from service.bounded import bounded_put
 from service.vocabulary import ID_PATTERN
 
 from . import facts, loader, sql_filter
@@ -82,6 +82,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
 # A cached decision: the versions of the board slots it depends on when it was computed.
 _Entry = tuple[tuple[int, ...], Decision]
 _CacheKey = tuple[Ref, str, Ref, str]
+MISS = object()  # what DecisionCache.lookup answers when nothing fresh is kept
 
 
 class DecisionCache:
@@ -116,11 +117,31 @@ class DecisionCache:
         if self.on_count is not None:
             self.on_count(hits, misses, detached)
 
-    def store(self, key: _CacheKey, entry: _Entry) -> None:
-        _bounded_put(self.entries, self.size, key, entry)
+    def lookup(self, table: dict[Any, Any], key: Any, deps: Sequence[int]) -> tuple[Any, Any]:
+        """Return (the value kept for `key`, or MISS; the versions of `deps` now).
 
-    def store_facts(self, ref: Ref, entry: tuple[tuple[int, ...], Any]) -> None:
-        _bounded_put(self.facts, self.size, ref, entry)
+        A value counts only while its slots still show the versions it was kept at. The versions
+        are None while a write to one of the slots is in flight.
+        """
+        versions = self.board.versions(deps)
+        if versions is not None:
+            entry = table.get(key)
+            if entry is not None and entry[0] == versions:
+                return entry[1], versions
+        return MISS, versions
+
+    def keep(
+        self,
+        table: dict[Any, Any],
+        key: Any,
+        deps: Sequence[int],
+        before: tuple[int, ...] | None,
+        value: Any,
+    ) -> None:
+        """Keep `value`, computed from data read after `before` was read, if the slots still
+        show `before`: nothing was written to its facts meanwhile."""
+        if before is not None and self.board.versions(deps) == before:
+            bounded_put(table, self.size, key, (before, value))
 
     def decide(
         self, engine: PolicyEngine, actor: Any, action: str, resource: Any, date: str
@@ -130,14 +151,6 @@ class DecisionCache:
         if remembered:
             self.read_hits += 1
         return decision
-
-
-def _bounded_put(table: dict[Any, Any], size: int, key: Any, value: Any) -> None:
-    if len(table) >= size:
-        # Oldest out first; another thread may have evicted it already.
-        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-            del table[next(iter(table))]
-    table[key] = value
 
 
 def _opened(session: Session | scoped_session[Any]) -> Session:
@@ -202,8 +215,7 @@ class Authorizer:
         engine, cache = self._engine, self._cache
         if cache is None or cache.engine is not engine:  # no cache, or a reload in progress
             return self._decide(_opened(session), engine, checks)
-        board, entries = cache.board, cache.entries
-        if not board.current():
+        if not cache.board.current():
             # The board file was deleted or replaced: writers started since then report elsewhere.
             cache.count(0, 0, len(checks))
             return self._decide(_opened(session), engine, checks)
@@ -212,12 +224,10 @@ class Authorizer:
         for index, check in enumerate(checks):
             key = (check.actor, check.action, check.resource, business_date(check.at))
             deps = _deps(check)
-            versions = board.versions(deps)
-            if versions is not None:
-                entry = entries.get(key)
-                if entry is not None and entry[0] == versions:
-                    results[index] = entry[1]
-                    continue
+            found, versions = cache.lookup(cache.entries, key, deps)
+            if found is not MISS:
+                results[index] = found
+                continue
             misses.append((index, key, deps, versions))
         cache.count(len(checks) - len(misses), len(misses), 0)
         if misses:
@@ -233,8 +243,7 @@ class Authorizer:
             decided = self._decide(session, engine, missed, objects, cache)
             for (index, key, deps, before), decision in zip(misses, decided, strict=True):
                 results[index] = decision
-                if before is not None and board.versions(deps) == before:
-                    cache.store(key, (before, decision))
+                cache.keep(cache.entries, key, deps, before, decision)
         return results  # type: ignore[return-value]  # every index is filled above
 
     def _cached_facts(
@@ -244,18 +253,15 @@ class Authorizer:
 
         Same protocol as decisions: versions read before the load, kept only if unchanged after.
         """
-        board, known = cache.board, cache.facts
         objects: dict[Ref, Any] = {}
         wanted: list[tuple[Ref, tuple[int, int], tuple[int, ...] | None]] = []
         for ref in dict.fromkeys([c.actor for c in checks] + [c.resource for c in checks]):
             deps = (GLOBAL, slot_of(*ref))
-            versions = board.versions(deps)
-            if versions is not None:
-                entry = known.get(ref)
-                if entry is not None and entry[0] == versions:
-                    if entry[1] is not None:
-                        objects[ref] = entry[1]
-                    continue
+            found, versions = cache.lookup(cache.facts, ref, deps)
+            if found is not MISS:
+                if found is not None:  # None: kept as "not in the database"
+                    objects[ref] = found
+                continue
             wanted.append((ref, deps, versions if storable else None))
         if wanted:
             loaded = self._load_refs(session, [ref for ref, _, _ in wanted])
@@ -263,8 +269,7 @@ class Authorizer:
                 found = loaded.get(ref)
                 if found is not None:
                     objects[ref] = found
-                if before is not None and board.versions(deps) == before:
-                    cache.store_facts(ref, (before, found))
+                cache.keep(cache.facts, ref, deps, before, found)
         return objects
 
     def _decide(

@@ -18,6 +18,8 @@ from polar.data.filter import DataFilter, Projection
 from polar.data_filtering import serialize_types
 from polar.partial import TypeConstraint
 
+from service.bounded import bounded_put
+
 from . import facts
 from .explain import Explainer
 
@@ -161,9 +163,7 @@ class PolicyEngine:
         if found is None:
             found = build()
             with self._cache_lock:
-                if len(self._filters) >= 4096:
-                    self._filters.pop(next(iter(self._filters)))
-                self._filters[key] = found
+                bounded_put(self._filters, 4096, key, found)
         return found
 
     def bo_eligible(self, domain: Any, ctx: dict[str, Any]) -> bool:
