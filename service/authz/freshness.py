@@ -58,14 +58,26 @@ _SLOTS_KEY = "authz_board_slots"
 _IN_FLUSH = (
     "authz_in_flush"  # on a connection: its statements come from a flush (reported precisely)
 )
-_PENDING = "authz_board_pending"  # on a connection: boards marked by statements outside a flush
+_PENDING = "authz_board_pending"  # on a connection: the board its statements marked (slot 0)
 # Statements that can change rows or tables, and the table they name (when the text says it).
 _WRITES = re.compile(
     r"^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM|MERGE\s+INTO|"
     r"TRUNCATE(?:\s+TABLE)?|DROP\s+TABLE|ALTER\s+TABLE|COPY)\s+(?:ONLY\s+)?[\"`]?(\w+)",
     re.IGNORECASE,
 )
-_READS = ("SELECT", "select", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT", "PRAGMA")
+# Statements that write nothing, by how they start (upper case, leading blanks dropped).
+_READS = (
+    "SELECT",
+    "SHOW",
+    "EXPLAIN",
+    "SET ",
+    "PRAGMA",
+    "BEGIN",
+    "SAVEPOINT",
+    "RELEASE",
+    "ROLLBACK",
+    "COMMIT",
+)
 _DML_WORD = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 _boards: weakref.WeakKeyDictionary[Engine, RevisionBoard] = weakref.WeakKeyDictionary()
@@ -161,37 +173,30 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 def _before_cursor_execute(
     conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
 ) -> None:
-    if statement.startswith(_READS) or conn.info.get(_IN_FLUSH):
+    head = statement.lstrip()[:9].upper()
+    if head.startswith(_READS) or conn.info.get(_IN_FLUSH):
         return
     match = _WRITES.match(statement)
     if match is None:
-        head = statement.lstrip()[:8].upper()
-        if head.startswith(("SELECT", "SHOW", "EXPLAIN", "SET ", "PRAGMA", "BEGIN")):
-            return
         if head.startswith("WITH") and not _DML_WORD.search(statement):
             return
         table = None  # a statement we cannot read: it may write anything
     else:
         table = match.group(1).lower()
-    if table in NOT_FACTS:
-        return
+    if table in NOT_FACTS or _PENDING in conn.info:
+        return  # not a fact table, or slot 0 already marked until this connection comes back
     board = _boards.get(conn.engine)
-    if board is None:
-        return
-    pending: set[int] = conn.info.setdefault(_PENDING, set())
-    if GLOBAL not in pending:
+    if board is not None:
         board.begin([GLOBAL])  # rows unknown: every cached decision waits for this write to end
-        pending.add(GLOBAL)
-    conn.info.setdefault(_PENDING + "_board", board)
+        conn.info[_PENDING] = board
 
 
 def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     # Back in the pool: the connection's transaction is over (committed or rolled back).
     record.info.pop(_IN_FLUSH, None)
-    pending = record.info.pop(_PENDING, None)
-    board = record.info.pop(_PENDING + "_board", None)
-    if pending and board is not None:
-        board.end(pending)
+    board = record.info.pop(_PENDING, None)
+    if board is not None:
+        board.end([GLOBAL])
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
