@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -70,6 +71,23 @@ def decide(app: Flask, authorizer: Authorizer, checks: list[Check] = CHECKS) -> 
             return authorizer.authorize_many(db.session(), checks)
         finally:
             db.session.remove()
+
+
+@contextmanager
+def statements_run(app: Flask) -> Iterator[list[str]]:
+    """Collect the SQL statements sent through `app`'s engine inside the block."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 def answers(app: Flask, authorizer: Authorizer) -> list[tuple[bool, tuple[str, ...]]]:
@@ -195,19 +213,9 @@ def test_a_rolled_back_write_leaves_the_cache_working(
 def test_a_cached_decision_runs_no_sql(app: Flask, world: None, worker_b: Flask) -> None:
     cached: Authorizer = worker_b.extensions["authz"]
     decide(worker_b, cached)  # warm
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    with worker_b.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(worker_b) as statements:
         hits = cached.cache.hits
         decide(worker_b, cached)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert cached.cache.hits - hits == len(CHECKS)
     assert statements == []
 
@@ -240,19 +248,9 @@ def test_a_new_question_about_known_objects_runs_no_sql(
     cached: Authorizer = worker_b.extensions["authz"]
     first, *others = [c for c in CHECKS if c.actor.id == "du-ann" and c.resource.id == "d-1"]
     decide(worker_b, cached, [first])
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    with worker_b.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(worker_b) as statements:
         misses = cached.cache.misses
         got = decide(worker_b, cached, others)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert cached.cache.misses - misses == len(others)  # new decisions...
     assert statements == []  # ...from cached facts
     assert got == decide(app, truth, others)
