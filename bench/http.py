@@ -431,10 +431,6 @@ def run_python_client(
     elapsed = time.perf_counter() - t0
     cpu1 = server.cpu_seconds()
     lat = sorted(x for r in results for x in r[0])
-
-    def pct(q: float) -> int:
-        return int(lat[min(len(lat) - 1, int(q * len(lat)))] * 1e6) if lat else 0
-
     res = {
         "requests": len(lat),
         "duration_us": int(elapsed * 1e6),
@@ -443,14 +439,19 @@ def run_python_client(
         "sent": connections * max(r[2] for r in results),
         "writes_sent": sum(r[3] for r in results),
         "errors": {"status": sum(r[1] for r in results)},
-        "latency_us": {
-            "mean": sum(lat) / len(lat) * 1e6 if lat else 0,
-            "p50": pct(0.5),
-            "p90": pct(0.9),
-            "p99": pct(0.99),
-        },
+        "latency_us": _latency_us(lat),
     }
     return _summarize(res, cpu1 - cpu0, "python-client")
+
+
+def _latency_us(lat: list[float]) -> dict[str, float]:
+    """Mean and percentiles, in µs, of latencies in seconds sorted ascending."""
+
+    def pct(q: float) -> int:
+        return int(lat[min(len(lat) - 1, int(q * len(lat)))] * 1e6) if lat else 0
+
+    mean = sum(lat) / len(lat) * 1e6 if lat else 0
+    return {"mean": mean, "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)}
 
 
 def run_drained(server: Server, sc: Scenario, seconds: float, connections: int) -> dict[str, Any]:
@@ -505,10 +506,6 @@ def run_drained(server: Server, sc: Scenario, seconds: float, connections: int) 
     elapsed = time.perf_counter() - t0
     cpu1 = server.cpu_seconds()
     lat = sorted(latencies)
-
-    def pct(q: float) -> int:
-        return int(lat[min(len(lat) - 1, int(q * len(lat)))] * 1e6) if lat else 0
-
     res = {
         "requests": len(lat) - sum(errors.values()),
         "duration_us": int(elapsed * 1e6),
@@ -516,12 +513,7 @@ def run_drained(server: Server, sc: Scenario, seconds: float, connections: int) 
         "sent": state["sent"],
         "writes_sent": 0,
         "errors": {"status": errors["status"], "read": errors["read"]},
-        "latency_us": {
-            "mean": sum(lat) / len(lat) * 1e6 if lat else 0,
-            "p50": pct(0.5),
-            "p90": pct(0.9),
-            "p99": pct(0.99),
-        },
+        "latency_us": _latency_us(lat),
     }
     return _summarize(res, cpu1 - cpu0, "python-client, drained")
 
