@@ -113,6 +113,16 @@ def log_listing(
     )
 
 
+def _answer(decision: Any, decision_id: str, policy_version: str) -> dict[str, Any]:
+    """One decision as /v1/authorize answers it (AuthorizeResponse)."""
+    return {
+        "allowed": decision.allowed,
+        "reasons": list(decision.reasons),
+        "decision_id": decision_id,
+        "policy_version": policy_version,
+    }
+
+
 @blp.route("/authorize", methods=["POST"])
 @require_scope("check")
 @blp.arguments(AuthorizeRequest)
@@ -125,13 +135,8 @@ def authorize(body: dict[str, Any]) -> Response:
     decision = az.authorize_many(db.session, checks)[0]  # the scoped proxy: no session on a hit
     decision_id = _decision_id()
     log_decisions("authorize", checks, [decision], [decision_id], started)
-    # The hot path: the answer is built here, in AuthorizeResponse's shape, without a dump.
-    answer = {
-        "allowed": decision.allowed,
-        "reasons": list(decision.reasons),
-        "decision_id": decision_id,
-        "policy_version": az.policy_version,
-    }
+    # The hot path: the answer is written here, in AuthorizeResponse's shape, without a dump.
+    answer = _answer(decision, decision_id, az.policy_version)
     return current_app.response_class(json.dumps(answer), mimetype="application/json")
 
 
@@ -147,13 +152,7 @@ def explain(body: dict[str, Any]) -> dict[str, Any]:
     decision, explanation = az.explain(db.session(), check)
     decision_id = _decision_id()
     log_decisions("explain", [check], [decision], [decision_id], started)
-    return {
-        "allowed": decision.allowed,
-        "reasons": list(decision.reasons),
-        "decision_id": decision_id,
-        "policy_version": az.policy_version,
-        "explanation": explanation,
-    }
+    return {**_answer(decision, decision_id, az.policy_version), "explanation": explanation}
 
 
 @blp.route("/authorize/batch", methods=["POST"])
