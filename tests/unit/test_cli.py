@@ -144,13 +144,18 @@ def _get(url, headers=None, data=None):
 
 
 @needs_imports
-def test_serve_demo_answers_over_http(empty_database_url):
+def test_serve_demo_answers_over_http(empty_database_url, tmp_path):
     port = _free_port()
+    board = tmp_path / "board"
+    board.mkdir(mode=0o700)
     env = {
         **os.environ,
         "DATABASE_URL": empty_database_url,
         "AUTHZ_API_KEYS": "demo:admin:demo-secret",
         "AUTHZ_DEV_MODE": "0",
+        # Its own revision board: `serve` starts with a fresh one, which would replace (and so
+        # switch off) the board of the apps in this test process.
+        "DECISION_CACHE_BOARD": str(board / "demo.board"),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     args = ["serve", "--demo", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
