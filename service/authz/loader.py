@@ -1,7 +1,9 @@
 """Load the facts a check needs: one SQL statement per object type, for any number of ids.
 
 A single check therefore costs two statements (its actor, its resource); a batch costs at most one
-statement per distinct type it mentions.
+statement per distinct type it mentions. The statements are built once, with an expanding `ids`
+parameter, and run as Core statements on the session's connection: building a select and going
+through the ORM's execution path cost several times more than SQLite's own work here.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.orm import Session
 
 from service import models
@@ -21,16 +23,26 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _run(session: Session, stmt: Executable, ids: Collection[str]) -> Any:
+    return session.connection().execute(stmt, {"ids": list(ids)})
+
+
+_IDS: Any = bindparam("ids", expanding=True)
+_PORTALS = select(models.Portal.id).where(models.Portal.id.in_(_IDS))
+
+
 def load_portals(session: Session, ids: Collection[str]) -> dict[str, facts.Portal]:
-    rows = session.execute(select(models.Portal.id).where(models.Portal.id.in_(ids)))
-    return {pid: facts.Portal(pid) for (pid,) in rows}
+    return {pid: facts.Portal(pid) for (pid,) in _run(session, _PORTALS, ids)}
+
+
+_PU = models.PortalUser
+_PORTAL_USERS = select(_PU.id, _PU.portal_id, _PU.role, _PU.scope, _PU.converted_at).where(
+    _PU.id.in_(_IDS)
+)
 
 
 def load_portal_users(session: Session, ids: Collection[str]) -> dict[str, facts.PortalUser]:
-    t = models.PortalUser
-    rows = session.execute(
-        select(t.id, t.portal_id, t.role, t.scope, t.converted_at).where(t.id.in_(ids))
-    )
+    rows = _run(session, _PORTAL_USERS, ids)
     return {
         uid: facts.PortalUser(uid, portal_id, role, scope, _iso(converted_at))
         for uid, portal_id, role, scope, converted_at in rows
@@ -72,29 +84,33 @@ def _domain_from_row(row: Any, cache: dict[str, facts.Domain]) -> facts.Domain:
     return domain
 
 
+_DOMAINS = (
+    select(*_domain_columns())
+    .select_from(models.Domain)
+    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id)
+    .where(models.Domain.id.in_(_IDS))
+)
+
+
 def load_domains(session: Session, ids: Collection[str]) -> dict[str, facts.Domain]:
-    d, s = models.Domain, models.StaffAssignment
-    rows = session.execute(
-        select(*_domain_columns())
-        .select_from(d)
-        .outerjoin(s, s.domain_id == d.id)
-        .where(d.id.in_(ids))
-    )
+    rows = _run(session, _DOMAINS, ids)
     found: dict[str, facts.Domain] = {}
     for row in rows:
         _domain_from_row(tuple(row), found)
     return found
 
 
+_ADMINISTRATIONS = (
+    select(models.Administration.id, *_domain_columns())
+    .select_from(models.Administration)
+    .join(models.Domain, models.Domain.id == models.Administration.domain_id)
+    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id)
+    .where(models.Administration.id.in_(_IDS))
+)
+
+
 def load_administrations(session: Session, ids: Collection[str]) -> dict[str, facts.Administration]:
-    a, d, s = models.Administration, models.Domain, models.StaffAssignment
-    rows = session.execute(
-        select(a.id, *_domain_columns())
-        .select_from(a)
-        .join(d, d.id == a.domain_id)
-        .outerjoin(s, s.domain_id == d.id)
-        .where(a.id.in_(ids))
-    )
+    rows = _run(session, _ADMINISTRATIONS, ids)
     domains: dict[str, facts.Domain] = {}
     found: dict[str, facts.Administration] = {}
     for row in rows:
@@ -105,15 +121,25 @@ def load_administrations(session: Session, ids: Collection[str]) -> dict[str, fa
     return found
 
 
-def load_domain_users(session: Session, ids: Collection[str]) -> dict[str, facts.DomainUser]:
-    u, r, a = models.DomainUser, models.DomainUserRole, models.DomainUserAdministration
-    rows = session.execute(
-        select(u.id, u.domain_id, u.is_owner, u.all_administrations, r.role, a.administration_id)
-        .select_from(u)
-        .outerjoin(r, r.user_id == u.id)
-        .outerjoin(a, a.user_id == u.id)
-        .where(u.id.in_(ids))
+_DU, _DUR, _DUA = models.DomainUser, models.DomainUserRole, models.DomainUserAdministration
+_DOMAIN_USERS = (
+    select(
+        _DU.id,
+        _DU.domain_id,
+        _DU.is_owner,
+        _DU.all_administrations,
+        _DUR.role,
+        _DUA.administration_id,
     )
+    .select_from(_DU)
+    .outerjoin(_DUR, _DUR.user_id == _DU.id)
+    .outerjoin(_DUA, _DUA.user_id == _DU.id)
+    .where(_DU.id.in_(_IDS))
+)
+
+
+def load_domain_users(session: Session, ids: Collection[str]) -> dict[str, facts.DomainUser]:
+    rows = _run(session, _DOMAIN_USERS, ids)
     found: dict[str, facts.DomainUser] = {}
     for uid, domain_id, is_owner, all_adm, role, adm in rows:
         user = found.get(uid)
