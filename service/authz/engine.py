@@ -20,7 +20,7 @@ from polar.partial import TypeConstraint
 
 from service.bounded import bounded_put
 
-from . import facts
+from . import facts, reads
 from .explain import Explainer
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,10 @@ def _build(files: list[str | Path], *, with_fields: bool) -> Oso:
     oso = Oso()
     for cls, fields in facts.FIELDS.items():
         oso.register_class(cls, name=cls.__name__, fields=fields if with_fields else None)
+    if not with_fields:
+        # The checking instance also sees the reads memo's recording subclasses of the facts.
+        for name, cls in reads.recording_classes().items():
+            oso.register_class(cls, name=name)
     oso.load_files(files)
     return oso
 

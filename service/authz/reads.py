@@ -1,14 +1,18 @@
 """Remember a decision by the facts the policy actually read to reach it.
 
-Polar evaluation is deterministic: given the same action, date and types, a check whose facts show
-the same values at every attribute the policy read takes the same path and reaches the same
-decision. And `policies/access.polar` treats ids as opaque (it compares them with each other
-only; `tests/policy/test_policy_text.py` keeps it so), so "the same values" may rename ids
+Polar evaluation is deterministic: given the same action and types, a check whose facts show the
+same values at every attribute the policy read takes the same path and reaches the same decision.
+And `policies/access.polar` treats ids as opaque (it compares them with each other only;
+`tests/policy/test_policy_text.py` keeps it so), so "the same values" may rename ids
 consistently. So each decision the policy computes is recorded with the attributes it read (its
 *pattern*, e.g. the actor's `domain_id` and `roles`, the resource's `id`, `plan`, `shielded`), and
 a later check is answered from memory when its own values at one of the recorded patterns, ids
 renamed in order of appearance, match: Marie on her domain and Jan on his decide alike when the
 facts the rule looked at match, whatever else differs (other staff, other dates).
+
+The business date is one of those reads: in a memo run the policy's `ctx` is an object whose
+`ctx.date` is read through Python like any fact. Most decisions never read it (only a pending
+downgrade or a guest's creation date do), and those are shared by every date.
 
 The memo is a pure function of the policy and the facts' content: fresh facts, loaded or taken
 from the cache under the revision board's rules, make a fresh key. It can never be stale.
@@ -20,21 +24,33 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import facts
-from .engine import Decision
 
-_Read = tuple[str, str]  # (whose: "actor", "resource", "resource.domain"; attribute)
+if TYPE_CHECKING:
+    from .engine import Decision
+
+_Read = tuple[str, str]  # (whose: "actor", "resource", "resource.domain", "ctx"; attribute)
 _RECORD: contextvars.ContextVar[dict[_Read, None] | None] = contextvars.ContextVar(
     "authz_reads", default=None
 )
 _MISSING = 1 << 30
-MAX_PATTERNS = 64  # per (types, action, date): beyond it, new patterns are not kept
+MAX_PATTERNS = 64  # per (types, action): beyond it, new patterns are not kept
 
 
 def _is_id(field: str) -> bool:
     return field == "id" or field.endswith("_id")
+
+
+class Context:
+    """The policy's `ctx` (`ctx.date`, a Brussels date "YYYY-MM-DD") as an object, not a dict:
+    oso reads a dict's keys inside its VM, unseen, but an object's attributes through Python."""
+
+    __slots__ = ("date",)
+
+    def __init__(self, date: str) -> None:
+        self.date = date
 
 
 # -- recording ---------------------------------------------------------------------------------
@@ -64,6 +80,9 @@ def _recording_class(cls: type) -> type:
     )
 
 
+# The engine registers these with oso as classes of their own (see `engine._build`): oso then
+# checks a rule's type specializers (`user: PortalUser`) in its VM, through the classes' MRO,
+# instead of asking Python `isinstance` once per rule head (an FFI round trip each).
 _RECORDING: dict[type, type] = {
     cls: _recording_class(cls)
     for cls in (
@@ -73,8 +92,14 @@ _RECORDING: dict[type, type] = {
         facts.Administration,
         facts.DomainUser,
         facts.Unknown,
+        Context,
     )
 }
+
+
+def recording_classes() -> dict[str, type]:
+    """The recording classes, by the name oso registers them under."""
+    return {f"Recorded{base.__name__}": cls for base, cls in _RECORDING.items()}
 
 
 def _recording(obj: Any, whose: str) -> Any:
@@ -96,7 +121,9 @@ def _value(obj: Any, path: str) -> Any:
     return obj
 
 
-def _key(pattern: tuple[_Read, ...], actor: Any, resource: Any) -> tuple[Any, ...] | None:
+def _key(
+    pattern: tuple[_Read, ...], actor: Any, resource: Any, ctx: Context
+) -> tuple[Any, ...] | None:
     names: dict[str, int] = {}
 
     def name(value: Any) -> Any:
@@ -104,6 +131,9 @@ def _key(pattern: tuple[_Read, ...], actor: Any, resource: Any) -> tuple[Any, ..
 
     out: list[Any] = []
     for whose, field in pattern:
+        if whose == "ctx":
+            out.append(getattr(ctx, field))
+            continue
         root = actor if whose.startswith("actor") else resource
         try:
             value = getattr(_value(root, whose), field)
@@ -138,7 +168,7 @@ def _list(
 
 # -- the memo ---------------------------------------------------------------------------------
 class ReadsMemo:
-    """Decisions per (types, action, date, same object?), per pattern of reads, per key."""
+    """Decisions per (types, action, same object?), per pattern of reads, per key."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -148,18 +178,19 @@ class ReadsMemo:
 
     def decide(
         self,
-        decide: Callable[[Any, str, Any, dict[str, Any]], Decision],
+        decide: Callable[[Any, str, Any, Any], Decision],
         actor: Any,
         action: str,
         resource: Any,
         date: str,
     ) -> tuple[Decision, bool]:
         """Return the decision, and whether the memo answered it."""
-        bucket_key = (type(actor), type(resource), action, date, actor is resource)
+        bucket_key = (type(actor), type(resource), action, actor is resource)
+        ctx = Context(date)
         bucket = self._buckets.get(bucket_key)
         if bucket is not None:
             for pattern, decisions in list(bucket.items()):
-                key = _key(pattern, actor, resource)
+                key = _key(pattern, actor, resource, ctx)
                 if key is not None and key in decisions:
                     return decisions[key], True
         reads: dict[_Read, None] = {}
@@ -167,11 +198,11 @@ class ReadsMemo:
         try:
             seen = _recording(actor, "actor")
             shown = seen if resource is actor else _recording(resource, "resource")
-            decision = decide(seen, action, shown, {"date": date})
+            decision = decide(seen, action, shown, _recording(ctx, "ctx"))
         finally:
             _RECORD.reset(token)
         pattern = tuple(reads)
-        key = _key(pattern, actor, resource)
+        key = _key(pattern, actor, resource, ctx)
         if key is not None:
             self._store(bucket_key, pattern, key, decision)
         return decision, False

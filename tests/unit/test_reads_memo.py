@@ -54,12 +54,39 @@ def test_a_difference_where_the_policy_looked_runs_the_policy():
         policy.decide, user("u-1", portal="p-2"), "open", domain("d-1"), "2026-12-04"
     )
     assert not hit and elsewhere.reasons == ("not_member",)
-    # Another action or another date is another question.
+    # Another action is another question.
     _, hit = memo.decide(policy.decide, user("u-1"), "view", domain("d-1"), "2026-12-04")
     assert not hit
-    _, hit = memo.decide(policy.decide, user("u-1"), "open", domain("d-1"), "2026-12-05")
-    assert not hit
-    assert policy.runs == 5
+    assert policy.runs == 4
+
+
+class DatedPolicy(Policy):
+    """Reads the date only for domains with a pending plan, as `plan_in_force` does."""
+
+    def decide(self, actor: Any, action: str, resource: Any, ctx: Any) -> Decision:
+        self.runs += 1
+        if resource.pending_plan is not None and resource.pending_plan_from <= ctx.date:
+            return Decision(False, ("plan_not_eligible",))
+        return Decision(True)
+
+
+def test_the_date_is_part_of_the_key_only_where_the_policy_read_it():
+    memo, policy = ReadsMemo(100), DatedPolicy()
+    plain = domain("d-1")
+    memo.decide(policy.decide, user("u-1"), "open", plain, "2026-12-04")
+    # The date was never read: another date reuses the decision.
+    again, hit = memo.decide(policy.decide, user("u-1"), "open", plain, "2031-01-01")
+    assert hit and again.allowed and policy.runs == 1
+    pending = domain("d-2")
+    pending.pending_plan, pending.pending_plan_from = "Minimal", "2027-01-01"
+    before, hit = memo.decide(policy.decide, user("u-1"), "open", pending, "2026-12-31")
+    assert not hit and before.allowed
+    # Read here: a date on the other side of the downgrade runs the policy again...
+    after, hit = memo.decide(policy.decide, user("u-1"), "open", pending, "2027-01-01")
+    assert not hit and not after.allowed
+    # ...and the same date is answered from memory.
+    same, hit = memo.decide(policy.decide, user("u-1"), "open", pending, "2027-01-01")
+    assert hit and same == after and policy.runs == 3
 
 
 def test_the_policy_sees_objects_of_its_own_classes():
