@@ -1,15 +1,15 @@
 """Load the facts a check needs: one SQL statement per object type, for any number of ids.
 
 A single check therefore costs two statements (its actor, its resource); a batch costs at most one
-statement per distinct type it mentions. The statements are built once, with an expanding `ids`
-parameter, and run as Core statements on the session's connection: building a select and going
-through the ORM's execution path cost several times more than SQLite's own work here.
+statement per distinct type it mentions. The statements are built once and run as Core
+statements on the session's connection: building a select and going through the ORM's execution
+path cost several times more than SQLite's own work here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.orm import Session
@@ -23,12 +23,29 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _run(session: Session, stmt: Executable, ids: Collection[str]) -> Any:
-    return session.connection().execute(stmt, {"ids": list(ids)})
+class _ByIds(NamedTuple):
+    """A statement for one id (`= :id`) and for several (`IN (...)`, an expanding parameter,
+    which SQLAlchemy renders anew on every execution)."""
+
+    one: Executable
+    many: Executable
 
 
-_IDS: Any = bindparam("ids", expanding=True)
-_PORTALS = select(models.Portal.id).where(models.Portal.id.in_(_IDS))
+def _by_ids(stmt: Any, column: Any) -> _ByIds:
+    return _ByIds(
+        stmt.where(column == bindparam("id")),
+        stmt.where(column.in_(bindparam("ids", expanding=True))),
+    )
+
+
+def _run(session: Session, stmt: _ByIds, ids: Collection[str]) -> Any:
+    if len(ids) == 1:
+        [only] = ids
+        return session.connection().execute(stmt.one, {"id": only})
+    return session.connection().execute(stmt.many, {"ids": list(ids)})
+
+
+_PORTALS = _by_ids(select(models.Portal.id), models.Portal.id)
 
 
 def load_portals(session: Session, ids: Collection[str]) -> dict[str, facts.Portal]:
@@ -36,8 +53,8 @@ def load_portals(session: Session, ids: Collection[str]) -> dict[str, facts.Port
 
 
 _PU = models.PortalUser
-_PORTAL_USERS = select(_PU.id, _PU.portal_id, _PU.role, _PU.scope, _PU.converted_at).where(
-    _PU.id.in_(_IDS)
+_PORTAL_USERS = _by_ids(
+    select(_PU.id, _PU.portal_id, _PU.role, _PU.scope, _PU.converted_at), _PU.id
 )
 
 
@@ -84,11 +101,11 @@ def _domain_from_row(row: Any, cache: dict[str, facts.Domain]) -> facts.Domain:
     return domain
 
 
-_DOMAINS = (
+_DOMAINS = _by_ids(
     select(*_domain_columns())
     .select_from(models.Domain)
-    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id)
-    .where(models.Domain.id.in_(_IDS))
+    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id),
+    models.Domain.id,
 )
 
 
@@ -100,12 +117,12 @@ def load_domains(session: Session, ids: Collection[str]) -> dict[str, facts.Doma
     return found
 
 
-_ADMINISTRATIONS = (
+_ADMINISTRATIONS = _by_ids(
     select(models.Administration.id, *_domain_columns())
     .select_from(models.Administration)
     .join(models.Domain, models.Domain.id == models.Administration.domain_id)
-    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id)
-    .where(models.Administration.id.in_(_IDS))
+    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id),
+    models.Administration.id,
 )
 
 
@@ -122,7 +139,7 @@ def load_administrations(session: Session, ids: Collection[str]) -> dict[str, fa
 
 
 _DU, _DUR, _DUA = models.DomainUser, models.DomainUserRole, models.DomainUserAdministration
-_DOMAIN_USERS = (
+_DOMAIN_USERS = _by_ids(
     select(
         _DU.id,
         _DU.domain_id,
@@ -133,8 +150,8 @@ _DOMAIN_USERS = (
     )
     .select_from(_DU)
     .outerjoin(_DUR, _DUR.user_id == _DU.id)
-    .outerjoin(_DUA, _DUA.user_id == _DU.id)
-    .where(_DU.id.in_(_IDS))
+    .outerjoin(_DUA, _DUA.user_id == _DU.id),
+    _DU.id,
 )
 
 
