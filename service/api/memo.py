@@ -8,7 +8,10 @@ with the same 400, every time). Only small bodies are kept, in a bounded table p
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from marshmallow import fields
 
 from service.bounded import bounded_put
 
@@ -22,12 +25,12 @@ class BodyMemo:
     def __init__(self, max_entries: int = MAX_ENTRIES, max_body: int = MAX_BODY) -> None:
         self.max_entries = max_entries
         self.max_body = max_body
-        self._entries: dict[tuple[Any, bytes], Any] = {}
+        self._entries: dict[tuple[Any, bytes | str], Any] = {}
 
-    def get(self, kind: Any, body: bytes) -> Any:
+    def get(self, kind: Any, body: bytes | str) -> Any:
         return self._entries.get((kind, body))
 
-    def put(self, kind: Any, body: bytes, value: Any) -> None:
+    def put(self, kind: Any, body: bytes | str, value: Any) -> None:
         if len(body) <= self.max_body:
             bounded_put(self._entries, self.max_entries, (kind, body), value)
 
@@ -39,3 +42,31 @@ class BodyMemo:
 CHECKED_JSON = BodyMemo()
 # Bodies a memoizing schema loaded (key: the schema class), with what it loaded.
 LOADED = BodyMemo()
+# Items of a list (the checks of a batch) that a remembering field loaded, by (schema, item).
+LOADED_ITEMS = BodyMemo(max_entries=50_000, max_body=MAX_BODY)
+
+
+class RememberedNested(fields.Nested):
+    """A Nested field that remembers what each distinct value it accepted loaded to.
+
+    For the 1000 checks of a batch, most of which recur: loading is a pure function of the
+    value and the schema, a value that fails is never kept, and values are compared by their
+    canonical JSON text (so `1` and `1.0` or `true` stay apart). Loaded values are shared:
+    views must not change them in place.
+    """
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, partial: Any = None, **kwargs: Any
+    ) -> Any:
+        if partial or not isinstance(value, dict):
+            return super()._deserialize(value, attr, data, partial, **kwargs)
+        try:
+            text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return super()._deserialize(value, attr, data, partial, **kwargs)
+        kind = type(self.schema)
+        found = LOADED_ITEMS.get(kind, text)
+        if found is None:
+            found = super()._deserialize(value, attr, data, partial, **kwargs)
+            LOADED_ITEMS.put(kind, text, found)
+        return found

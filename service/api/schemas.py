@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from service.api.memo import RememberedNested
 from service.validation import Instant, StrictSchema, id_field, one_of
 from service.vocabulary import Action, ActorType, ResourceType
 
@@ -50,7 +51,7 @@ class ExplainResponse(AuthorizeResponse):
 
 class BatchRequest(StrictSchema):
     checks = fields.List(
-        fields.Nested(AuthorizeRequest),
+        RememberedNested(AuthorizeRequest),
         required=True,
         validate=validate.Length(1, 1000, error="send 1 to 1000 checks"),
     )

@@ -82,3 +82,44 @@ def test_the_memo_is_bounded_and_skips_large_bodies():
     assert table.get("k", b"0") is None and table.get("k", b"4") == 4
     table.put("k", b"x" * 11, "big")
     assert table.get("k", b"x" * 11) is None
+
+
+def test_a_batch_remembers_its_valid_checks_and_answers_them_alike(client, check_headers, world):
+    check = {**ADMIN_OPENS_D1, "action": "process"}
+    body = {"checks": [check, ADMIN_OPENS_D1, check]}
+    first = client.post("/v1/authorize/batch", json=body, headers=check_headers)
+    assert first.status_code == 200, first.json
+    text = json.dumps(check, sort_keys=True, separators=(",", ":"))
+    assert memo.LOADED_ITEMS.get(type_of_authorize(), text) is not None
+    again = client.post("/v1/authorize/batch", json=body, headers=check_headers)
+    assert again.status_code == 200
+    strip = [{k: r[k] for k in ("allowed", "reasons")} for r in first.json["results"]]
+    assert [{k: r[k] for k in ("allowed", "reasons")} for r in again.json["results"]] == strip
+    assert strip[0] == strip[2]
+    assert set(again.json) == {"results", "policy_version"}
+
+
+def test_a_batch_check_that_fails_is_named_every_time_and_never_remembered(
+    client, check_headers, world
+):
+    bad = {**ADMIN_OPENS_D1, "action": "fly"}
+    body = {"checks": [ADMIN_OPENS_D1, bad]}
+    for _ in range(2):
+        response = client.post("/v1/authorize/batch", json=body, headers=check_headers)
+        assert response.status_code == 400, response.json
+        assert "1" in response.json["error"]["details"]["json"]["checks"]
+    text = json.dumps(bad, sort_keys=True, separators=(",", ":"))
+    assert memo.LOADED_ITEMS.get(type_of_authorize(), text) is None
+
+
+def test_values_equal_in_python_but_not_in_json_are_remembered_apart():
+    from service.api.schemas import BatchRequest
+
+    schema = BatchRequest()
+    good = {**ADMIN_OPENS_D1, "context": {"at": "2026-01-01T00:00:00+00:00"}}
+    assert schema.load({"checks": [good]})["checks"][0]["context"]["at"].year == 2026
+    # `1.0 == 1 == True` in Python; as JSON values they differ, and an id must be a string.
+    for odd in (1, 1.0, True):
+        item = {**ADMIN_OPENS_D1, "actor": {**ADMIN_OPENS_D1["actor"], "id": odd}}
+        with pytest.raises(Exception, match="id"):
+            schema.load({"checks": [item]})
