@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import false, func, select
+from sqlalchemy import String, bindparam, false, func, select
 from sqlalchemy.orm import Session, scoped_session
 
 from service.bounded import bounded_put
@@ -170,6 +170,9 @@ class Authorizer:
         self._board: RevisionBoard | None = None
         self._cache_size = 0
         self._cache: DecisionCache | None = None
+        # Page statements per kept list filter (the filter object itself, against id reuse).
+        self._pages: dict[tuple[int, bool, int], tuple[Any, Any]] = {}
+        self._pages_lock = threading.Lock()
 
     @property
     def engine(self) -> PolicyEngine:
@@ -370,15 +373,29 @@ class Authorizer:
         flt = self._engine.resource_filter(
             found[actor.id], action, resource_type, policy_context(at)
         )
-        model = sql_filter.root_model(flt)
-        pk = model.__mapper__.primary_key[0]
-        stmt = select(pk).where(sql_filter.filter_clause(flt))
-        if after is not None:
-            stmt = stmt.where(pk > after)
-        ids = list(session.scalars(stmt.order_by(pk).limit(limit + 1)))
+        stmt = self._page_statement(flt, after is not None, limit)
+        ids = list(session.scalars(stmt, {"after": after} if after is not None else {}))
         if len(ids) > limit:
             return ids[:limit], encode_cursor(ids[limit - 1])
         return ids, None
+
+    def _page_statement(self, flt: Any, after: bool, limit: int) -> Any:
+        """The SQL of a page of `flt`'s rows: built once per kept filter, page size and kind
+        (first page, or after a cursor, which bounds the filter's subqueries too)."""
+        key = (id(flt), after, limit)
+        found = self._pages.get(key)
+        if found is not None and found[0] is flt:
+            return found[1]
+        pk = sql_filter.root_model(flt).__mapper__.primary_key[0]
+        if after:
+            cursor = bindparam("after", type_=String)
+            stmt = select(pk).where(sql_filter.filter_clause(flt, cursor), pk > cursor)
+        else:
+            stmt = select(pk).where(sql_filter.filter_clause(flt))
+        stmt = stmt.order_by(pk).limit(limit + 1)
+        with self._pages_lock:
+            bounded_put(self._pages, 1024, key, (flt, stmt))
+        return stmt
 
     def list_actors(
         self,

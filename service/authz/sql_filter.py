@@ -146,7 +146,9 @@ def _pins_a_row(cond: Condition, root: type) -> bool:
     )
 
 
-def _branch_sql(conditions: Iterable[Condition], relations: _Relations) -> ColumnElement[bool]:
+def _branch_sql(
+    conditions: Iterable[Condition], relations: _Relations, after: Any = None
+) -> ColumnElement[bool]:
     """One OR-branch: plain predicates on the root row, and `pk IN (subquery)` for relations.
 
     Two shapes, so the database starts from the selective side:
@@ -171,10 +173,11 @@ def _branch_sql(conditions: Iterable[Condition], relations: _Relations) -> Colum
     if all(any(_pins_a_row(c, root) for c in group) for group in by_child.values()):
         parts = [_condition_sql(c) for c in on_root]
         parts.extend(
-            _child_subquery(root, child, group, relations) for child, group in by_child.items()
+            _child_subquery(root, child, group, relations, after)
+            for child, group in by_child.items()
         )
         return and_(*parts)
-    return _root_subquery(conds, relations)
+    return _root_subquery(conds, relations, after)
 
 
 def _join_path(
@@ -196,9 +199,14 @@ def _join_path(
 
 
 def _child_subquery(
-    root: type, child: type, conds: list[Condition], relations: _Relations
+    root: type, child: type, conds: list[Condition], relations: _Relations, after: Any = None
 ) -> ColumnElement[bool]:
-    """`root.col IN (SELECT child.col FROM child ... WHERE related conditions)`."""
+    """`root.col IN (SELECT child.col FROM child ... WHERE related conditions)`.
+
+    With `after` (a page's cursor) and `col` the root's key, the subquery also asks for
+    `child.col > after`: the same rows, but the database reads only the related rows still
+    ahead of the cursor instead of all of them on every page.
+    """
     _, spec = relations.parent[child]
     child_model = MODELS[child]
     aliases: dict[type, Any] = {child: child_model}
@@ -206,12 +214,18 @@ def _child_subquery(
     needed: set[type] = set().union(*(_sources(c) for c in conds)) - {root, child}
     stmt = _join_path(stmt, child, needed, relations, aliases)
     stmt = stmt.where(*(_condition_sql(c, aliases) for c in conds))
+    root_key = str(MODELS[root].__mapper__.primary_key[0].key)
+    if after is not None and spec.my_field == root_key:
+        stmt = stmt.where(getattr(child_model, spec.other_field) > after)
     column: ColumnElement[bool] = getattr(MODELS[root], spec.my_field).in_(stmt)
     return column
 
 
-def _root_subquery(conds: list[Condition], relations: _Relations) -> ColumnElement[bool]:
-    """`root.pk IN (SELECT alias.pk FROM root AS alias JOIN ... WHERE every condition)`."""
+def _root_subquery(
+    conds: list[Condition], relations: _Relations, after: Any = None
+) -> ColumnElement[bool]:
+    """`root.pk IN (SELECT alias.pk FROM root AS alias JOIN ... WHERE every condition)`, and
+    `alias.pk > after` for a page after a cursor."""
     root = relations.root
     root_model = MODELS[root]
     inner = aliased(root_model)
@@ -221,12 +235,18 @@ def _root_subquery(conds: list[Condition], relations: _Relations) -> ColumnEleme
     needed: set[type] = set().union(*(_sources(c) for c in conds)) - {root}
     stmt = _join_path(stmt, root, needed, relations, aliases)
     stmt = stmt.where(*(_condition_sql(c, aliases) for c in conds))
+    if after is not None:
+        stmt = stmt.where(getattr(inner, pk) > after)
     column: ColumnElement[bool] = getattr(root_model, pk).in_(stmt)
     return column
 
 
-def filter_clause(flt: DataFilter) -> ColumnElement[bool]:
-    """Return a WHERE clause over the filter's root model that selects exactly the allowed rows."""
+def filter_clause(flt: DataFilter, after: Any = None) -> ColumnElement[bool]:
+    """Return a WHERE clause over the filter's root model that selects exactly the allowed rows.
+
+    `after` (a value or a bound parameter) may bound the subqueries to keys above a page's
+    cursor; the caller still asks for `pk > after` on the root itself.
+    """
     relations = _Relations(flt)
     branches: list[frozenset[tuple[Any, ...]]] = []
     by_key: dict[frozenset[tuple[Any, ...]], list[Condition]] = {}
@@ -240,7 +260,7 @@ def filter_clause(flt: DataFilter) -> ColumnElement[bool]:
     minimal = [b for b in branches if not any(o < b for o in branches)]
     if not minimal:
         return false()
-    return or_(*(_branch_sql(by_key[b], relations) for b in minimal))
+    return or_(*(_branch_sql(by_key[b], relations, after) for b in minimal))
 
 
 def root_model(flt: DataFilter) -> type[models.Base]:
