@@ -20,7 +20,6 @@ from the cache under the revision board's rules, make a fresh key. It can never 
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import threading
 from collections.abc import Callable
@@ -36,7 +35,6 @@ _RECORD: contextvars.ContextVar[dict[_Read, None] | None] = contextvars.ContextV
     "authz_reads", default=None
 )
 _MISSING = 1 << 30
-MAX_PATTERNS = 64  # per (types, action): beyond it, new patterns are not kept
 
 
 def _is_id(field: str) -> bool:
@@ -121,33 +119,32 @@ def _value(obj: Any, path: str) -> Any:
     return obj
 
 
-def _key(
-    pattern: tuple[_Read, ...], actor: Any, resource: Any, ctx: Context
-) -> tuple[Any, ...] | None:
-    names: dict[str, int] = {}
+class _Reader:
+    """The values of one check's facts at successive reads, ids renamed in order of appearance."""
 
-    def name(value: Any) -> Any:
-        return None if value is None else names.setdefault(value, len(names))
+    __slots__ = ("actor", "ctx", "names", "resource")
 
-    out: list[Any] = []
-    for whose, field in pattern:
+    def __init__(self, actor: Any, resource: Any, ctx: Context) -> None:
+        self.actor, self.resource, self.ctx = actor, resource, ctx
+        self.names: dict[Any, int] = {}
+
+    def _name(self, value: Any) -> Any:
+        return None if value is None else self.names.setdefault(value, len(self.names))
+
+    def value(self, read: _Read) -> Any:
+        """The (renamed, hashable) value at `read`; AttributeError for another shape of fact."""
+        whose, field = read
         if whose == "ctx":
-            out.append(getattr(ctx, field))
-            continue
-        root = actor if whose.startswith("actor") else resource
-        try:
-            value = getattr(_value(root, whose), field)
-        except AttributeError:
-            return None  # another shape of object: this pattern does not apply
+            return getattr(self.ctx, field)
+        root = self.actor if whose.startswith("actor") else self.resource
+        value = getattr(_value(root, whose), field)
         if isinstance(value, list):
-            out.append(_list(value, name, names))
-        elif hasattr(value, "__slots__"):
-            out.append(type(value).__name__)  # a nested fact: its own reads are in the pattern
-        elif _is_id(field):
-            out.append(name(value))
-        else:
-            out.append(value)
-    return tuple(out)
+            return _list(value, self._name, self.names)
+        if hasattr(value, "__slots__"):
+            return type(value).__name__  # a nested fact: its own reads come next
+        if _is_id(field):
+            return self._name(value)
+        return value
 
 
 def _list(
@@ -167,14 +164,32 @@ def _list(
 
 
 # -- the memo ---------------------------------------------------------------------------------
+class _Node:
+    """A node of a bucket's tree: either the next read and a child per value, or a decision."""
+
+    __slots__ = ("children", "decision", "read")
+
+    def __init__(self) -> None:
+        self.read: _Read | None = None
+        self.children: dict[Any, _Node] = {}
+        self.decision: Decision | None = None
+
+
 class ReadsMemo:
-    """Decisions per (types, action, same object?), per pattern of reads, per key."""
+    """Decisions per (types, action, same object?), in a tree of the reads that reached them.
+
+    The policy reads deterministically: which attribute it reads next depends only on the values
+    it has read so far. So the recorded reads of all the decisions of a bucket form one tree:
+    each inner node names the next read, its children are that read's values (ids renamed), and
+    a leaf holds the decision reached. A check walks the tree once, reading only along its path,
+    however many patterns the bucket holds.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.entries = 0
         self._lock = threading.Lock()
-        self._buckets: dict[tuple[Any, ...], dict[tuple[_Read, ...], dict[Any, Decision]]] = {}
+        self._roots: dict[tuple[Any, ...], _Node] = {}
 
     def decide(
         self,
@@ -187,12 +202,9 @@ class ReadsMemo:
         """Return the decision, and whether the memo answered it."""
         bucket_key = (type(actor), type(resource), action, actor is resource)
         ctx = Context(date)
-        bucket = self._buckets.get(bucket_key)
-        if bucket is not None:
-            for pattern, decisions in list(bucket.items()):
-                key = _key(pattern, actor, resource, ctx)
-                if key is not None and key in decisions:
-                    return decisions[key], True
+        found = self._find(self._roots.get(bucket_key), _Reader(actor, resource, ctx))
+        if found is not None:
+            return found, True
         reads: dict[_Read, None] = {}
         token = _RECORD.set(reads)
         try:
@@ -201,26 +213,38 @@ class ReadsMemo:
             decision = decide(seen, action, shown, _recording(ctx, "ctx"))
         finally:
             _RECORD.reset(token)
-        pattern = tuple(reads)
-        key = _key(pattern, actor, resource, ctx)
-        if key is not None:
-            self._store(bucket_key, pattern, key, decision)
+        self._store(bucket_key, tuple(reads), _Reader(actor, resource, ctx), decision)
         return decision, False
 
+    @staticmethod
+    def _find(node: _Node | None, reader: _Reader) -> Decision | None:
+        try:
+            while node is not None and node.read is not None:
+                node = node.children.get(reader.value(node.read))
+        except (AttributeError, TypeError):  # another shape of fact, or an unhashable value
+            return None
+        return None if node is None else node.decision
+
     def _store(
-        self, bucket_key: tuple[Any, ...], pattern: tuple[_Read, ...], key: Any, decision: Decision
+        self,
+        bucket_key: tuple[Any, ...],
+        pattern: tuple[_Read, ...],
+        reader: _Reader,
+        decision: Decision,
     ) -> None:
         with self._lock:
             if self.entries >= self.size:
-                self._buckets.clear()  # rare: start again rather than track ages
+                self._roots.clear()  # rare: start again rather than track ages
                 self.entries = 0
-            bucket = self._buckets.setdefault(bucket_key, {})
-            decisions = bucket.get(pattern)
-            if decisions is None:
-                if len(bucket) >= MAX_PATTERNS:
-                    return
-                decisions = bucket[pattern] = {}
-            with contextlib.suppress(TypeError):  # an unhashable value: not kept
-                if key not in decisions:
-                    decisions[key] = decision
-                    self.entries += 1
+            node = self._roots.setdefault(bucket_key, _Node())
+            try:
+                for read in pattern:
+                    if node.decision is not None or node.read not in (None, read):
+                        return  # not the path a deterministic policy takes: keep nothing
+                    node.read = read
+                    node = node.children.setdefault(reader.value(read), _Node())
+            except (AttributeError, TypeError):
+                return
+            if node.read is None and node.decision is None:
+                node.decision = decision
+                self.entries += 1

@@ -120,3 +120,51 @@ def test_a_nested_fact_read_twice_is_the_same_object():
     adm = facts.Administration("a-1", "d-1", domain("d-1"))
     ReadsMemo(10).decide(decide, user("u-1"), "access", adm, "2026-12-04")
     assert seen[0] is seen[1]
+
+
+class BranchingPolicy(Policy):
+    """Reads the portals only when the plan is not Minimal: two paths through the reads."""
+
+    def decide(self, actor: Any, action: str, resource: Any, ctx: Any) -> Decision:
+        self.runs += 1
+        if resource.plan == "Minimal":
+            return Decision(False, ("plan_not_eligible",))
+        if actor.portal_id != resource.portal_id:
+            return Decision(False, ("not_member",))
+        return Decision(True)
+
+
+def test_each_path_of_reads_is_remembered_and_found_in_one_walk():
+    memo, policy = ReadsMemo(100), BranchingPolicy()
+    day = "2026-12-04"
+    asks = [
+        (user("u-1"), domain("d-1", plan="Minimal"), False, ("plan_not_eligible",)),
+        (user("u-1"), domain("d-2"), False, ()),
+        # The Minimal path never read the portals: another portal changes nothing.
+        (user("u-2", portal="p-9"), domain("d-3", plan="Minimal"), True, ("plan_not_eligible",)),
+        (user("u-3"), domain("d-4"), True, ()),
+        (user("u-3", portal="p-2"), domain("d-4"), False, ("not_member",)),
+        (user("u-4", portal="p-3"), domain("d-5", portal="p-4"), True, ("not_member",)),
+    ]
+    for actor, resource, expect_hit, reasons in asks:
+        decision, hit = memo.decide(policy.decide, actor, "open", resource, day)
+        assert hit is expect_hit, (actor, resource)
+        assert decision.reasons == reasons and decision.allowed is (not reasons)
+    assert policy.runs == 3
+
+
+def test_a_policy_that_reads_differently_on_the_same_facts_is_not_remembered():
+    class Fickle(Policy):
+        def decide(self, actor: Any, action: str, resource: Any, ctx: Any) -> Decision:
+            self.runs += 1
+            _ = resource.plan if self.runs % 2 else resource.portal_id
+            return Decision(self.runs % 2 == 1)
+
+    memo, policy = ReadsMemo(100), Fickle()
+    first, _ = memo.decide(policy.decide, user("u-1"), "open", domain("d-1"), "2026-12-04")
+    assert first.allowed and memo.entries == 1
+    # Kept: the plan read. Asked about the same plan, the memo answers; a new plan runs the
+    # stand-in, which now reads another field first: that path contradicts the tree, so it is
+    # answered (as computed) but not kept.
+    other, hit = memo.decide(policy.decide, user("u-1"), "open", domain("d-1", plan="Large"), "x")
+    assert not hit and not other.allowed and memo.entries == 1
