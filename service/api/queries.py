@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -58,6 +59,12 @@ def _check(body: dict[str, Any]) -> Check:
 
 def _decision_id() -> str:
     return uuid.uuid4().hex
+
+
+def _decision_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs, from one read of the system's random source."""
+    raw = os.urandom(16 * count)
+    return [uuid.UUID(bytes=raw[k : k + 16], version=4).hex for k in range(0, 16 * count, 16)]
 
 
 def decision_log() -> DecisionLog:
@@ -165,7 +172,7 @@ def authorize_batch(body: dict[str, Any]) -> Response:
     started = time.perf_counter()
     checks = [_check(c) for c in body["checks"]]
     decisions = az.authorize_many(db.session, checks)  # no session when the cache answers all
-    ids = [_decision_id() for _ in decisions]
+    ids = _decision_ids(len(decisions))
     log_decisions("authorize/batch", checks, decisions, ids, started)
     # Written here in BatchResponse's shape, like /v1/authorize's answer: a dump of 1000
     # results costs more than deciding them from the cache.

@@ -32,10 +32,11 @@ class AuthorizeRequest(StrictSchema):
     # The same few bodies recur all day: remember their load (service/api/memo.py).
     MEMOIZE = True
 
-    actor = fields.Nested(ActorRef, required=True)
+    # Actors, resources and contexts recur even more than whole checks: remember them too.
+    actor = RememberedNested(ActorRef, required=True)
     action = fields.String(required=True, validate=one_of(Action))
-    resource = fields.Nested(ResourceRef, required=True)
-    context = fields.Nested(Context, load_default=dict)
+    resource = RememberedNested(ResourceRef, required=True)
+    context = RememberedNested(Context, load_default=dict)
 
 
 class AuthorizeResponse(Schema):

@@ -91,6 +91,11 @@ def test_a_batch_remembers_its_valid_checks_and_answers_them_alike(client, check
     assert first.status_code == 200, first.json
     text = json.dumps(check, sort_keys=True, separators=(",", ":"))
     assert memo.LOADED_ITEMS.get(type_of_authorize(), text) is not None
+    # Its parts too: the same actor recurs in other checks.
+    from service.api.schemas import ActorRef
+
+    actor = json.dumps(check["actor"], sort_keys=True, separators=(",", ":"))
+    assert memo.LOADED_ITEMS.get(ActorRef, actor) is not None
     again = client.post("/v1/authorize/batch", json=body, headers=check_headers)
     assert again.status_code == 200
     strip = [{k: r[k] for k in ("allowed", "reasons")} for r in first.json["results"]]
