@@ -79,7 +79,10 @@ def require_json_object_body() -> None:
             "invalid_json",
             f"The body must be a JSON object, not {_json_type(parsed)}.",
         )
-    bad = unstorable_text(parsed)
+    # JSON can carry NUL or a lone surrogate only as a `\u` escape (raw control characters and
+    # invalid UTF-8 fail above), and a UTF-16 or UTF-32 body always holds zero bytes: a body
+    # with neither has no unstorable text, and its strings need not be walked.
+    bad = unstorable_text(parsed) if b"\\u" in body or b"\x00" in body else None
     if bad is not None:
         # Valid JSON, but no database can store it: name the field instead of failing later.
         raise ApiError(

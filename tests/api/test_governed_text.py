@@ -68,3 +68,26 @@ def test_text_the_database_cannot_store_is_400(
     assert field in response.json["error"]["details"]["json"]
     assert rows(app) == before
     assert len(audit_events(app)) == events
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32-le"])
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800x"], ids=["nul", "lone-surrogate"])
+def test_unstorable_text_escaped_in_a_utf16_or_utf32_body_is_400(
+    app, client, world, encoding, text
+):
+    import json
+
+    from tests.integration.support import headers
+
+    method, path, actor, body, field = CASES[0]
+    raw = json.dumps({**body, field: text}).encode(encoding)  # `\u0000`, `\ud800` escapes
+    before = rows(app)
+    response = client.open(
+        path,
+        method=method,
+        data=raw,
+        headers={**headers(actor, None), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.json
+    assert field in response.json["error"]["details"]["json"]
+    assert rows(app) == before
