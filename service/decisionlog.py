@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,21 @@ class DecisionLog:
 
     def write(self, record: dict[str, Any]) -> None:
         """Write one line; never raise."""
+        self.write_many([record])
+
+    def write_many(self, records: Iterable[dict[str, Any]]) -> None:
+        """Write one line per record, in one write (a batch's lines stay together); never raise."""
         if self.mode == "off" or self._stream is None:
             return
         try:
-            line = json.dumps(record, separators=(",", ":"), sort_keys=True, default=str)
+            text = "".join(
+                json.dumps(record, separators=(",", ":"), sort_keys=True, default=str) + "\n"
+                for record in records
+            )
+            if not text:
+                return
             with self._lock:
-                self._stream.write(line + "\n")
+                self._stream.write(text)
                 self._stream.flush()
         except Exception:  # a full disk or a closed pipe must not change a decision
             self.failures += 1
@@ -71,14 +80,39 @@ class DecisionLog:
         caller: str | None,
         request_id: str | None,
     ) -> None:
-        if not self.wants(allowed):
+        self.decisions(
+            [(decision_id, actor, action, resource, allowed, reasons)],
+            endpoint=endpoint,
+            policy_version=policy_version,
+            started=started,
+            clock=clock,
+            caller=caller,
+            request_id=request_id,
+        )
+
+    def decisions(
+        self,
+        made: Iterable[tuple[str, Any, str, Any, bool, Sequence[str]]],
+        *,
+        endpoint: str,
+        policy_version: str,
+        started: float,
+        clock: Callable[[], float],
+        caller: str | None,
+        request_id: str | None,
+    ) -> None:
+        """Log the decisions of one request, each (decision_id, actor, action, resource,
+        allowed, reasons), with the request's time and duration, in one write."""
+        if self.mode == "off":
             return
-        self.write(
+        time = dt.datetime.now(dt.UTC).isoformat()
+        duration_ms = round((clock() - started) * 1000, 3)
+        self.write_many(
             {
                 "kind": "decision",
                 "endpoint": endpoint,
                 "decision_id": decision_id,
-                "time": dt.datetime.now(dt.UTC).isoformat(),
+                "time": time,
                 "caller": caller,
                 "actor": _ref(actor),
                 "action": action,
@@ -86,9 +120,11 @@ class DecisionLog:
                 "allowed": allowed,
                 "reasons": list(reasons),
                 "policy_version": policy_version,
-                "duration_ms": round((clock() - started) * 1000, 3),
+                "duration_ms": duration_ms,
                 "request_id": request_id,
             }
+            for decision_id, actor, action, resource, allowed, reasons in made
+            if self.wants(allowed)
         )
 
     def listing(
