@@ -7,9 +7,10 @@ from typing import Any
 import flask_smorest
 from flask import request
 from marshmallow import Schema
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from service.api.memo import LOADED
+from service.api.middleware import JSON_BODY
 
 
 class _Parser(FlaskParser):
@@ -34,6 +35,13 @@ class _Parser(FlaskParser):
             return found
         schema: Schema = super()._get_schema(argmap, req)
         return schema
+
+    def _raw_load_json(self, req: Any) -> Any:
+        """The body the middleware parsed and checked for this request, else webargs' parse."""
+        found = req.environ.get(JSON_BODY)
+        if found is not None and is_json_request(req):
+            return found
+        return super()._raw_load_json(req)
 
     def parse(self, argmap: Any, req: Any = None, **kwargs: Any) -> Any:
         """Parse as webargs does; a schema with MEMOIZE = True reuses the load of the same bytes.

@@ -8,7 +8,6 @@ with the same 400, every time). Only small bodies are kept, in a bounded table p
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from marshmallow import fields
@@ -51,8 +50,8 @@ class RememberedNested(fields.Nested):
 
     For the 1000 checks of a batch, most of which recur: loading is a pure function of the
     value and the schema, a value that fails is never kept, and values are compared by their
-    canonical JSON text (so `1` and `1.0` or `true` stay apart). Loaded values are shared:
-    views must not change them in place.
+    repr (so `1`, `1.0` and `true` stay apart). Loaded values are shared: views must not change
+    them in place.
     """
 
     def _deserialize(
@@ -60,10 +59,9 @@ class RememberedNested(fields.Nested):
     ) -> Any:
         if partial or not isinstance(value, dict):
             return super()._deserialize(value, attr, data, partial, **kwargs)
-        try:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-        except (TypeError, ValueError):
-            return super()._deserialize(value, attr, data, partial, **kwargs)
+        # A parsed JSON value holds dicts, lists, str, int, float, bool and None only, whose
+        # repr tells them apart (True, 1 and 1.0 included); keys in another order only miss.
+        text = repr(value)
         kind = type(self.schema)
         found = LOADED_ITEMS.get(kind, text)
         if found is None:

@@ -16,6 +16,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Visible ASCII only: no spaces or control characters that could forge log lines or headers.
 _SANE_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_BODY = "yuki_authz.json_body"  # the request's parsed body, in the WSGI environ
 
 
 def init_middleware(app: Flask) -> None:
@@ -92,6 +93,9 @@ def require_json_object_body() -> None:
             {"json": nested_error(bad, UNSTORABLE_MESSAGE)},
         )
     CHECKED_JSON.put(None, body, True)
+    # The views' parser reads this instead of parsing the body again (kept on the request
+    # itself: `g` outlives a request when a caller holds an app context across requests).
+    request.environ[JSON_BODY] = parsed
 
 
 class _NotJson(ValueError):
