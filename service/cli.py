@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import logging
 import os
@@ -206,8 +207,28 @@ def serve_command(bind: str, workers: int, threads: int, timeout: int, demo: boo
         click.echo("Demo world imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         _print_usage(app, bind)
     _dispose(app)  # no connection may cross the fork
+    tune_gc()
     options = gunicorn_options(app, bind=bind, workers=workers, threads=threads, timeout=timeout)
     GunicornApp(app, options).run()
+
+
+# The young generation's size before Python's collector runs (its default is 700 objects).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Before forking: freeze what the preloaded app built, and collect less often.
+
+    The decision cache holds hundreds of thousands of objects that live for long; with the
+    default thresholds the collector kept walking them (15% of a batch's time, with pauses of
+    a quarter second). Frozen startup objects are never walked again (and their pages stay
+    shared with the workers), and a larger young generation makes full collections rare.
+    Reference cycles are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def _remove_in_process(path: str, pid: int) -> None:

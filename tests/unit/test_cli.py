@@ -194,3 +194,17 @@ def test_serve_demo_answers_over_http(empty_database_url, tmp_path):
     assert "Demo world imported" in output
     assert f"{base}/docs" in output
     assert "Authorization: Bearer demo-secret" in output
+
+
+def test_serve_tunes_the_collector_before_forking():
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        cli_module.tune_gc()
+        assert gc.get_threshold()[0] == cli_module.GC_YOUNG_THRESHOLD
+        assert gc.get_threshold()[1:] == before[1:]
+        assert gc.get_freeze_count() > 0  # what the preloaded app built is left alone
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
