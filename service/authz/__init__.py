@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -48,8 +49,12 @@ class InvalidCursor(ValueError):
     """A pagination cursor that this service did not issue."""
 
 
+@functools.lru_cache(maxsize=4096)
 def business_date(at: dt.datetime) -> str:
-    """Return the Europe/Brussels date of an instant, as the policy's `ctx.date`."""
+    """Return the Europe/Brussels date of an instant, as the policy's `ctx.date`.
+
+    Remembered per instant: a batch asks it for each check, most at the same instant.
+    """
     if at.tzinfo is None:
         raise ValueError("times must carry a UTC offset")
     return at.astimezone(BRUSSELS).date().isoformat()
