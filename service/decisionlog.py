@@ -64,32 +64,6 @@ class DecisionLog:
             if self.failures == 1:
                 log.exception("The decision log cannot be written; decisions go on unlogged")
 
-    def decision(
-        self,
-        *,
-        endpoint: str,
-        decision_id: str,
-        actor: Any,
-        action: str,
-        resource: Any,
-        allowed: bool,
-        reasons: list[str] | tuple[str, ...],
-        policy_version: str,
-        started: float,
-        clock: Callable[[], float],
-        caller: str | None,
-        request_id: str | None,
-    ) -> None:
-        self.decisions(
-            [(decision_id, actor, action, resource, allowed, reasons)],
-            endpoint=endpoint,
-            policy_version=policy_version,
-            started=started,
-            clock=clock,
-            caller=caller,
-            request_id=request_id,
-        )
-
     def decisions(
         self,
         made: Iterable[tuple[str, Any, str, Any, bool, Sequence[str]]],
