@@ -378,16 +378,17 @@ class Authorizer:
         flt = self._engine.resource_filter(
             found[actor.id], action, resource_type, policy_context(at)
         )
-        stmt = self._page_statement(flt, after is not None, limit)
+        stmt = self._page_statement(flt, after is not None, limit + 1)
         ids = list(session.scalars(stmt, {"after": after} if after is not None else {}))
         if len(ids) > limit:
             return ids[:limit], encode_cursor(ids[limit - 1])
         return ids, None
 
-    def _page_statement(self, flt: Any, after: bool, limit: int) -> Any:
-        """The SQL of a page of `flt`'s rows: built once per kept filter, page size and kind
-        (first page, or after a cursor, which bounds the filter's subqueries too)."""
-        key = (id(flt), after, limit)
+    def _page_statement(self, flt: Any, after: bool, rows: int) -> Any:
+        """The SQL of up to `rows` of `flt`'s keys, ascending: built once per kept filter, row
+        count and kind (from the start, or after the `after` parameter, which then bounds the
+        filter's subqueries too)."""
+        key = (id(flt), after, rows)
         found = self._pages.get(key)
         if found is not None and found[0] is flt:
             return found[1]
@@ -397,7 +398,7 @@ class Authorizer:
             stmt = select(pk).where(sql_filter.filter_clause(flt, cursor), pk > cursor)
         else:
             stmt = select(pk).where(sql_filter.filter_clause(flt))
-        stmt = stmt.order_by(pk).limit(limit + 1)
+        stmt = stmt.order_by(pk).limit(rows)
         with self._pages_lock:
             bounded_put(self._pages, 1024, key, (flt, stmt))
         return stmt
@@ -424,12 +425,10 @@ class Authorizer:
             if after is not None and type_name < after[0]:
                 continue
             flt = self._engine.actor_filter(type_name, action, found[resource.id], ctx)
-            pk = sql_filter.root_model(flt).__mapper__.primary_key[0]
-            stmt = select(pk).where(sql_filter.filter_clause(flt))
-            if after is not None and type_name == after[0]:
-                stmt = stmt.where(pk > after[1])
-            want = limit + 1 - len(page)
-            page.extend(Ref(type_name, i) for i in session.scalars(stmt.order_by(pk).limit(want)))
+            resume = after is not None and type_name == after[0]
+            stmt = self._page_statement(flt, resume, limit + 1 - len(page))
+            params = {"after": after[1]} if after is not None and resume else {}
+            page.extend(Ref(type_name, i) for i in session.scalars(stmt, params))
             if len(page) > limit:
                 break
         if len(page) > limit:
