@@ -344,22 +344,27 @@ allow(user: PortalUser, "open", domain: Domain, _ctx) if
     office_member(user, domain.portal_id) and
     has_function(user, domain, "Responsible");
 
-deny_reason(user: PortalUser, "open", domain: Domain, _ctx, "domain_shielded") if
-    acting_in(user, "open", domain) and
+# Why a member who may work in domains cannot open this one. These reasons also refuse them
+# everything they would do in it (processing, data entry, settings, its administrations).
+deny_reason(user: PortalUser, "open", domain: Domain, _ctx, reason) if
+    cannot_open(user, domain, reason);
+
+cannot_open(user: PortalUser, domain: Domain, "domain_shielded") if
     office_employee_role(user.role) and
     user.scope = "portal" and
+    acting_in(user, "open", domain) and
     domain.shielded = true and
     not has_function(user, domain, _);
 
-deny_reason(user: PortalUser, "open", domain: Domain, _ctx, "not_assigned") if
-    acting_in(user, "open", domain) and
+cannot_open(user: PortalUser, domain: Domain, "not_assigned") if
     office_employee_role(user.role) and
     user.scope = "assigned" and
+    acting_in(user, "open", domain) and
     not has_function(user, domain, _);
 
-deny_reason(user: PortalUser, "open", domain: Domain, _ctx, "not_assigned") if
-    acting_in(user, "open", domain) and
+cannot_open(user: PortalUser, domain: Domain, "not_assigned") if
     user.role = "PortalGuest" and
+    acting_in(user, "open", domain) and
     not has_function(user, domain, "Responsible");
 
 # The Back-office menu: administrators, back-office employees and legacy guests, wherever they
@@ -390,16 +395,12 @@ deny_reason(user: PortalUser, "view_settings", domain: Domain, _ctx, "role_missi
     not settings_viewer_role(user.role);
 
 # Whatever keeps a portal user from opening a domain also keeps them from working in it.
-deny_reason(user: PortalUser, "process", domain: Domain, ctx, reason) if
-    cannot_open(user, domain, ctx, reason);
-deny_reason(user: PortalUser, "data_entry", domain: Domain, ctx, reason) if
-    cannot_open(user, domain, ctx, reason);
-deny_reason(user: PortalUser, "view_settings", domain: Domain, ctx, reason) if
-    cannot_open(user, domain, ctx, reason);
-
-cannot_open(user: PortalUser, domain: Domain, ctx, reason) if
-    deny_reason(user, "open", domain, ctx, reason) and
-    reason in ["domain_shielded", "not_assigned"];
+deny_reason(user: PortalUser, "process", domain: Domain, _ctx, reason) if
+    cannot_open(user, domain, reason);
+deny_reason(user: PortalUser, "data_entry", domain: Domain, _ctx, reason) if
+    cannot_open(user, domain, reason);
+deny_reason(user: PortalUser, "view_settings", domain: Domain, _ctx, reason) if
+    cannot_open(user, domain, reason);
 
 # The administrator manages settings (shielding, status), assigns staff and revokes Back Office
 # Access (D1, D7, D8).
@@ -506,9 +507,8 @@ deny_reason(user: DomainUser, module, domain: Domain, _ctx, "role_missing") if
 allow(user: PortalUser, "access", administration: Administration, ctx) if
     allow(user, "open", administration.domain, ctx);
 
-deny_reason(user: PortalUser, "access", administration: Administration, ctx, reason) if
-    deny_reason(user, "open", administration.domain, ctx, reason) and
-    reason in ["domain_shielded", "not_assigned"];
+deny_reason(user: PortalUser, "access", administration: Administration, _ctx, reason) if
+    cannot_open(user, administration.domain, reason);
 
 # A domain user reaches every administration of the domain when no list limits them...
 allow(user: DomainUser, "access", administration: Administration, _ctx) if
