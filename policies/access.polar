@@ -18,10 +18,15 @@
 #   filtering, so the `allow` rules use only equality and comparisons of fields (no `not`).
 # - Nothing crosses portals: every rule that lets a portal user act requires the resource to be in
 #   their own portal, and every rule that lets a domain user act requires their own domain.
-# - Written for oso's speed, without changing what a rule means: a rule names its action in its
-#   head where it can (oso then finds it without trying, and copying, every other rule), a long
-#   list of actions is a table of facts, and a body tests the actor's own facts (role, scope)
-#   before the resource's, so that a rule that cannot hold stops early, in checks and in lists.
+# - Written for oso's speed, without changing what a rule means:
+#   - a rule names its action in its head where it can: oso then finds it without trying, and
+#     copying, every other rule; a long list of actions is a table of facts;
+#   - a body tests the actor's own facts (role, scope) before the resource's, so that a rule
+#     that cannot hold stops early, in checks and in lists;
+#   - the rules behind the lists asked most (which domains a portal user opens, processes...)
+#     state what they ask of the domain as patterns (`domain matches {shielded: false}`): oso
+#     turns a pattern into a list filter several times faster than a comparison of fields. In a
+#     check, both mean the same.
 
 
 # The two questions this policy answers (oso's own three-argument `allow` gains the context).
@@ -128,9 +133,19 @@ office_member(user: PortalUser, portal_id) if
     user.portal_id = portal_id and
     user.converted_at = nil;
 
+# The domains of an office member's own portal (a converted guest has none).
+office_domain(user: PortalUser, domain: Domain) if
+    user.converted_at = nil and
+    domain matches {portal_id: user.portal_id};
+
 portal_administrator(user: PortalUser, portal_id) if
     user.role = "PortalAdministrator" and
     office_member(user, portal_id);
+
+# The portal administrator administers every domain of their portal.
+administers(user: PortalUser, domain: Domain) if
+    user.role = "PortalAdministrator" and
+    office_domain(user, domain);
 
 # A domain user acts inside their own domain only.
 domain_member(user: DomainUser, domain_id) if
@@ -144,8 +159,7 @@ holds(user: DomainUser, role) if
 # The staff functions an office employee holds on a domain ("Assigner des employes", D8).
 has_function(user: PortalUser, domain: Domain, function) if
     staff in domain.staff and
-    staff.user_id = user.id and
-    staff.function = function;
+    staff matches {user_id: user.id, function: function};
 
 # The portal and the domain each resource belongs to.
 portal_of(portal: Portal, portal_id) if portal_id = portal.id;
@@ -319,29 +333,33 @@ deny_reason(user: PortalUser, action, target: PortalUser, _ctx, "self_target") i
 
 
 # ============================================================================ Domain, office side
-# The administrator opens every domain of the portal, shielded ones too (D7).
+# A portal user opens a domain where one of the `opens` rules below holds.
 allow(user: PortalUser, "open", domain: Domain, _ctx) if
-    portal_administrator(user, domain.portal_id);
+    opens(user, domain);
+
+# The administrator opens every domain of the portal, shielded ones too (D7).
+opens(user: PortalUser, domain) if
+    administers(user, domain);
 
 # Back-office and data-entry employees with the whole portal in scope open every unshielded
 # domain (D7).
-allow(user: PortalUser, "open", domain: Domain, _ctx) if
+opens(user: PortalUser, domain) if
     office_employee_role(user.role) and
     user.scope = "portal" and
-    office_member(user, domain.portal_id) and
-    domain.shielded = false;
+    office_domain(user, domain) and
+    domain matches {shielded: false};
 
 # They open any domain where they hold a staff function, shielded or not; a subcontractor
 # (scope "assigned") opens only those (R19, R20).
-allow(user: PortalUser, "open", domain: Domain, _ctx) if
+opens(user: PortalUser, domain) if
     office_employee_role(user.role) and
-    office_member(user, domain.portal_id) and
+    office_domain(user, domain) and
     has_function(user, domain, _function);
 
 # A legacy guest, until converted, opens only the domains where they are Responsible (R2, R3).
-allow(user: PortalUser, "open", domain: Domain, _ctx) if
+opens(user: PortalUser, domain) if
     user.role = "PortalGuest" and
-    office_member(user, domain.portal_id) and
+    office_domain(user, domain) and
     has_function(user, domain, "Responsible");
 
 # Why a member who may work in domains cannot open this one. These reasons also refuse them
@@ -369,26 +387,29 @@ cannot_open(user: PortalUser, domain: Domain, "not_assigned") if
 
 # The Back-office menu: administrators, back-office employees and legacy guests, wherever they
 # may open. The office keeps this right when the entrepreneur has Back Office Access (R1).
-allow(user: PortalUser, "process", domain: Domain, ctx) if
+allow(user: PortalUser, "process", domain: Domain, _ctx) if
+    processes(user, domain);
+
+processes(user: PortalUser, domain) if
     office_processing_role(user.role) and
-    allow(user, "open", domain, ctx);
+    opens(user, domain);
 
 deny_reason(user: PortalUser, "process", domain: Domain, _ctx, "role_missing") if
     acting_in(user, "process", domain) and
     not office_processing_role(user.role);
 
 # Data entry: whoever may process, and data-entry employees wherever they may open (D9).
-allow(user: PortalUser, "data_entry", domain: Domain, ctx) if
-    allow(user, "process", domain, ctx);
+allow(user: PortalUser, "data_entry", domain: Domain, _ctx) if
+    processes(user, domain);
 
-allow(user: PortalUser, "data_entry", domain: Domain, ctx) if
+allow(user: PortalUser, "data_entry", domain: Domain, _ctx) if
     user.role = "PortalDataEntry" and
-    allow(user, "open", domain, ctx);
+    opens(user, domain);
 
 # Viewing a domain's settings: administrators and back-office employees where they may open.
-allow(user: PortalUser, "view_settings", domain: Domain, ctx) if
+allow(user: PortalUser, "view_settings", domain: Domain, _ctx) if
     settings_viewer_role(user.role) and
-    allow(user, "open", domain, ctx);
+    opens(user, domain);
 
 deny_reason(user: PortalUser, "view_settings", domain: Domain, _ctx, "role_missing") if
     acting_in(user, "view_settings", domain) and
@@ -405,16 +426,16 @@ deny_reason(user: PortalUser, "view_settings", domain: Domain, _ctx, reason) if
 # The administrator manages settings (shielding, status), assigns staff and revokes Back Office
 # Access (D1, D7, D8).
 allow(user: PortalUser, "manage_settings", domain: Domain, _ctx) if
-    portal_administrator(user, domain.portal_id);
+    administers(user, domain);
 allow(user: PortalUser, "assign_staff", domain: Domain, _ctx) if
-    portal_administrator(user, domain.portal_id);
+    administers(user, domain);
 allow(user: PortalUser, "revoke_bo_access", domain: Domain, _ctx) if
-    portal_administrator(user, domain.portal_id);
+    administers(user, domain);
 
 # The administrator authorizes Back Office Access, when the plan in force is eligible
 # (R7, R11, R13, D1, D2).
 allow(user: PortalUser, "authorize_bo_access", domain: Domain, ctx) if
-    portal_administrator(user, domain.portal_id) and
+    administers(user, domain) and
     bo_eligible(domain, ctx);
 
 deny_reason(user: PortalUser, "authorize_bo_access", domain: Domain, ctx, reason) if
@@ -504,8 +525,8 @@ deny_reason(user: DomainUser, module, domain: Domain, _ctx, "role_missing") if
 
 # ============================================================================ Administration
 # Office staff reach an administration wherever they may open its domain.
-allow(user: PortalUser, "access", administration: Administration, ctx) if
-    allow(user, "open", administration.domain, ctx);
+allow(user: PortalUser, "access", administration: Administration, _ctx) if
+    opens(user, administration.domain);
 
 deny_reason(user: PortalUser, "access", administration: Administration, _ctx, reason) if
     cannot_open(user, administration.domain, reason);
