@@ -58,6 +58,9 @@ class PolicyEngine:
         self._oso = _build(files, with_fields=False)
         self._filtering = _build(files, with_fields=True)
         self._filtering.set_data_filtering_adapter(_PreloadedRelations())
+        # The registered types, as oso's filter planner takes them: fixed once the classes are.
+        host = self._filtering.host
+        self._types = serialize_types(host.distinct_user_types(), host.types)
         self._explainer = Explainer(self._oso, self.paths)
         self._cache_lock = threading.Lock()
         self._filters: dict[tuple[Any, ...], DataFilter] = {}
@@ -187,8 +190,7 @@ class PolicyEngine:
                 for k, v in result["bindings"].items()
                 if k == var_name
             ]
-        types = serialize_types(oso.host.distinct_user_types(), oso.host.types)
-        plan = oso.ffi_polar.build_data_filter(types, results, var_name, class_name)
+        plan = oso.ffi_polar.build_data_filter(self._types, results, var_name, class_name)
         return DataFilter.parse(oso, plan)
 
 
