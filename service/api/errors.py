@@ -9,6 +9,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, _handle_api_error)
     # Registered after flask-smorest's Api, so this one replaces its HTTPException handler.
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(DBAPIError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
 
 
@@ -137,6 +139,28 @@ def _message_for(error: HTTPException, status: int) -> str:
 
 def _handle_unexpected(error: Exception) -> Response:
     return _internal(error)
+
+
+def _handle_database_error(error: DBAPIError) -> Response:
+    """The database cannot be reached (down, restarting, a dropped connection, SQLite busy or
+    unopenable): a 503 the caller may retry. Any other database error is a bug: a 500."""
+    unavailable = isinstance(error, (OperationalError, InterfaceError))
+    if not (unavailable or error.connection_invalidated):
+        return _internal(error)
+    log.error(
+        "Database unavailable on %s %s (request_id=%s)",
+        request.method,
+        request.path,
+        g.get("request_id", "-"),
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return error_response(
+        503,
+        "database_unavailable",
+        "The database is unavailable: retry later (see /readyz).",
+        {"request_id": g.get("request_id")},
+        {"Retry-After": "1"},
+    )
 
 
 def _internal(error: BaseException) -> Response:

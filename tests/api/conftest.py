@@ -10,6 +10,7 @@ import marshmallow as ma
 import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from service.api import Blueprint
 from service.api.errors import ApiError
@@ -43,6 +44,14 @@ def probe_blueprint() -> Blueprint:
     @blp.route("/boom")
     def boom() -> None:
         raise RuntimeError("database password is hunter2")
+
+    @blp.route("/db-gone")
+    def db_gone() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    @blp.route("/db-integrity")
+    def db_integrity() -> None:
+        raise IntegrityError("INSERT ...", {}, Exception("duplicate key value"))
 
     @blp.route("/conflict")
     def conflict() -> None:

@@ -131,6 +131,28 @@ def test_unexpected_exception_is_500_without_internals(probe_client, caplog):
     assert "RuntimeError" in caplog.text
 
 
+def test_a_lost_database_connection_is_503_to_retry(probe_client, caplog):
+    response = probe_client.get("/_probe/db-gone", headers={"X-Request-ID": "req-db-1"})
+    error = assert_error(response, 503, "database_unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert error["details"] == {"request_id": "req-db-1"}
+    assert "server closed" not in response.get_data(as_text=True)
+    assert "req-db-1" in caplog.text and "OperationalError" in caplog.text
+
+
+def test_another_database_error_is_still_500(probe_client):
+    assert_error(probe_client.get("/_probe/db-integrity"), 500, "internal_error")
+
+
+def test_authorize_without_its_database_is_503(make_app, tmp_path, check_headers):
+    missing = tmp_path / "no" / "such" / "dir" / "db.sqlite"
+    app = make_app(DATABASE_URL=f"sqlite:///{missing}")
+    body = {**BODY, "resource": {"type": "Domain", "id": "d-1"}}
+    response = app.test_client().post("/v1/authorize", json=body, headers=check_headers)
+    assert_error(response, 503, "database_unavailable")
+    assert str(missing) not in response.get_data(as_text=True)
+
+
 def test_request_id_is_echoed(client):
     response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
