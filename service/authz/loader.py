@@ -1,17 +1,34 @@
-"""Load the facts a check needs: one SQL statement per object type, for any number of ids.
+"""Load the facts a check needs: one SQL statement for any number of objects of any types.
 
-A single check therefore costs two statements (its actor, its resource); a batch costs at most one
-statement per distinct type it mentions. The statements are built once and run as Core
-statements on the session's connection: building a select and going through the ORM's execution
-path cost several times more than SQLite's own work here.
+Each type has its select (its columns in a fixed order, relations joined in) and a parser of its
+rows. `load_refs` asks for every wanted object at once: one `UNION ALL` of the selects of the
+types it names, each select's columns placed in typed slots shared by all types (strings,
+booleans, a date, an instant) with typed NULLs elsewhere, and a tag naming the type. So a check
+(its actor, its resource) costs one statement, and that statement reads one snapshot of the
+database, even outside a transaction. `load` asks for objects of one type (lists, billing).
+
+The statements are built once and run as Core statements: building a select and going through
+the ORM's execution path cost several times more than the database's own work here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import Executable, bindparam, select
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Executable,
+    String,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from service import models
@@ -23,43 +40,12 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
-class _ByIds(NamedTuple):
-    """A statement for one id (`= :id`) and for several (`IN (...)`, an expanding parameter,
-    which SQLAlchemy renders anew on every execution)."""
-
-    one: Executable
-    many: Executable
+# -- one type: its columns and the parser of its rows ----------------------------------------
+def _portals(rows: Iterable[tuple[Any, ...]]) -> dict[str, facts.Portal]:
+    return {pid: facts.Portal(pid) for (pid,) in rows}
 
 
-def _by_ids(stmt: Any, column: Any) -> _ByIds:
-    return _ByIds(
-        stmt.where(column == bindparam("id")),
-        stmt.where(column.in_(bindparam("ids", expanding=True))),
-    )
-
-
-def _run(session: Session, stmt: _ByIds, ids: Collection[str]) -> Any:
-    if len(ids) == 1:
-        [only] = ids
-        return session.connection().execute(stmt.one, {"id": only})
-    return session.connection().execute(stmt.many, {"ids": list(ids)})
-
-
-_PORTALS = _by_ids(select(models.Portal.id), models.Portal.id)
-
-
-def load_portals(session: Session, ids: Collection[str]) -> dict[str, facts.Portal]:
-    return {pid: facts.Portal(pid) for (pid,) in _run(session, _PORTALS, ids)}
-
-
-_PU = models.PortalUser
-_PORTAL_USERS = _by_ids(
-    select(_PU.id, _PU.portal_id, _PU.role, _PU.scope, _PU.converted_at), _PU.id
-)
-
-
-def load_portal_users(session: Session, ids: Collection[str]) -> dict[str, facts.PortalUser]:
-    rows = _run(session, _PORTAL_USERS, ids)
+def _portal_users(rows: Iterable[tuple[Any, ...]]) -> dict[str, facts.PortalUser]:
     return {
         uid: facts.PortalUser(uid, portal_id, role, scope, _iso(converted_at))
         for uid, portal_id, role, scope, converted_at in rows
@@ -82,7 +68,7 @@ def _domain_columns() -> tuple[Any, ...]:
     )
 
 
-def _domain_from_row(row: Any, cache: dict[str, facts.Domain]) -> facts.Domain:
+def _domain_from_row(row: tuple[Any, ...], cache: dict[str, facts.Domain]) -> facts.Domain:
     did, portal_id, plan, pricing, shielded, authorized, pending, pending_from, user, fn = row
     domain = cache.get(did)
     if domain is None:
@@ -101,62 +87,24 @@ def _domain_from_row(row: Any, cache: dict[str, facts.Domain]) -> facts.Domain:
     return domain
 
 
-_DOMAINS = _by_ids(
-    select(*_domain_columns())
-    .select_from(models.Domain)
-    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id),
-    models.Domain.id,
-)
-
-
-def load_domains(session: Session, ids: Collection[str]) -> dict[str, facts.Domain]:
-    rows = _run(session, _DOMAINS, ids)
+def _domains(rows: Iterable[tuple[Any, ...]]) -> dict[str, facts.Domain]:
     found: dict[str, facts.Domain] = {}
     for row in rows:
-        _domain_from_row(tuple(row), found)
+        _domain_from_row(row, found)
     return found
 
 
-_ADMINISTRATIONS = _by_ids(
-    select(models.Administration.id, *_domain_columns())
-    .select_from(models.Administration)
-    .join(models.Domain, models.Domain.id == models.Administration.domain_id)
-    .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id),
-    models.Administration.id,
-)
-
-
-def load_administrations(session: Session, ids: Collection[str]) -> dict[str, facts.Administration]:
-    rows = _run(session, _ADMINISTRATIONS, ids)
+def _administrations(rows: Iterable[tuple[Any, ...]]) -> dict[str, facts.Administration]:
     domains: dict[str, facts.Domain] = {}
     found: dict[str, facts.Administration] = {}
-    for row in rows:
-        aid, *rest = tuple(row)
+    for aid, *rest in rows:
         domain = _domain_from_row(tuple(rest), domains)
         if aid not in found:
             found[aid] = facts.Administration(aid, domain.id, domain)
     return found
 
 
-_DU, _DUR, _DUA = models.DomainUser, models.DomainUserRole, models.DomainUserAdministration
-_DOMAIN_USERS = _by_ids(
-    select(
-        _DU.id,
-        _DU.domain_id,
-        _DU.is_owner,
-        _DU.all_administrations,
-        _DUR.role,
-        _DUA.administration_id,
-    )
-    .select_from(_DU)
-    .outerjoin(_DUR, _DUR.user_id == _DU.id)
-    .outerjoin(_DUA, _DUA.user_id == _DU.id),
-    _DU.id,
-)
-
-
-def load_domain_users(session: Session, ids: Collection[str]) -> dict[str, facts.DomainUser]:
-    rows = _run(session, _DOMAIN_USERS, ids)
+def _domain_users(rows: Iterable[tuple[Any, ...]]) -> dict[str, facts.DomainUser]:
     found: dict[str, facts.DomainUser] = {}
     for uid, domain_id, is_owner, all_adm, role, adm in rows:
         user = found.get(uid)
@@ -169,12 +117,64 @@ def load_domain_users(session: Session, ids: Collection[str]) -> dict[str, facts
     return found
 
 
-LOADERS: dict[str, Any] = {
-    "Portal": load_portals,
-    "PortalUser": load_portal_users,
-    "Domain": load_domains,
-    "Administration": load_administrations,
-    "DomainUser": load_domain_users,
+class _Type(NamedTuple):
+    select: Any  # its columns, relations joined in, no WHERE yet
+    key: Any  # the column the ids are matched against
+    parse: Callable[[Iterable[tuple[Any, ...]]], dict[str, Any]]
+
+
+_PU, _DU = models.PortalUser, models.DomainUser
+_DUR, _DUA = models.DomainUserRole, models.DomainUserAdministration
+TYPES: dict[str, _Type] = {
+    "Portal": _Type(select(models.Portal.id), models.Portal.id, _portals),
+    "PortalUser": _Type(
+        select(_PU.id, _PU.portal_id, _PU.role, _PU.scope, _PU.converted_at), _PU.id, _portal_users
+    ),
+    "Domain": _Type(
+        select(*_domain_columns())
+        .select_from(models.Domain)
+        .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id),
+        models.Domain.id,
+        _domains,
+    ),
+    "Administration": _Type(
+        select(models.Administration.id, *_domain_columns())
+        .select_from(models.Administration)
+        .join(models.Domain, models.Domain.id == models.Administration.domain_id)
+        .outerjoin(models.StaffAssignment, models.StaffAssignment.domain_id == models.Domain.id),
+        models.Administration.id,
+        _administrations,
+    ),
+    "DomainUser": _Type(
+        select(
+            _DU.id,
+            _DU.domain_id,
+            _DU.is_owner,
+            _DU.all_administrations,
+            _DUR.role,
+            _DUA.administration_id,
+        )
+        .select_from(_DU)
+        .outerjoin(_DUR, _DUR.user_id == _DU.id)
+        .outerjoin(_DUA, _DUA.user_id == _DU.id),
+        _DU.id,
+        _domain_users,
+    ),
+}
+
+
+def _where(stmt: Any, key: Any, name: str, many: bool) -> Any:
+    """`key = :name` for one id, `key IN (:name)` (an expanding parameter) for several."""
+    if many:
+        return stmt.where(key.in_(bindparam(name, expanding=True)))
+    return stmt.where(key == bindparam(name))
+
+
+# -- one type at a time ----------------------------------------------------------------------
+_ONE_TYPE: dict[tuple[str, bool], Executable] = {
+    (name, many): _where(t.select, t.key, "ids" if many else "id", many)
+    for name, t in TYPES.items()
+    for many in (False, True)
 }
 
 
@@ -182,5 +182,95 @@ def load(session: Session, type_name: str, ids: Collection[str]) -> dict[str, An
     """Load facts of `type_name` for `ids`; ids not found are absent from the answer."""
     if not ids:
         return {}
-    loaded: dict[str, Any] = LOADERS[type_name](session, ids)
-    return loaded
+    many = len(ids) > 1
+    params = {"ids": list(ids)} if many else {"id": next(iter(ids))}
+    rows = session.connection().execute(_ONE_TYPE[(type_name, many)], params)
+    return TYPES[type_name].parse(tuple(row) for row in rows)
+
+
+# -- every type at once ----------------------------------------------------------------------
+# The slots of the union's rows, by kind of value; each type's columns fill them in order.
+_KINDS: dict[str, Callable[[], Any]] = {
+    "text": String,
+    "flag": Boolean,
+    "date": Date,
+    "instant": models.UTCDateTime,
+}
+
+
+def _kind(column: Any) -> str:
+    sql_type = column.type
+    if isinstance(sql_type, models.UTCDateTime):
+        return "instant"
+    if isinstance(sql_type, Boolean):
+        return "flag"
+    if isinstance(sql_type, Date):
+        return "date"
+    if isinstance(sql_type, String):
+        return "text"
+    raise TypeError(f"no slot for a {sql_type!r} column")
+
+
+def _placements() -> tuple[list[tuple[str, int]], dict[str, list[int]]]:
+    """Return the slots (kind, index within the kind), and where each type's columns go."""
+    wanted: dict[str, int] = {}
+    places: dict[str, list[tuple[str, int]]] = {}
+    for name, t in TYPES.items():
+        seen: dict[str, int] = {}
+        places[name] = []
+        for column in t.select.selected_columns:
+            kind = _kind(column)
+            places[name].append((kind, seen.get(kind, 0)))
+            seen[kind] = seen.get(kind, 0) + 1
+        for kind, count in seen.items():
+            wanted[kind] = max(wanted.get(kind, 0), count)
+    slots = [(kind, i) for kind in _KINDS for i in range(wanted.get(kind, 0))]
+    index = {slot: position for position, slot in enumerate(slots)}
+    return slots, {name: [index[p] for p in where] for name, where in places.items()}
+
+
+_SLOTS, _POSITIONS = _placements()
+
+
+def _tagged(name: str, many: bool) -> Any:
+    """The type's select in the union's shape: its tag, then every slot (typed NULL if unused)."""
+    t = TYPES[name]
+    columns = list(t.select.selected_columns)
+    by_slot = dict(zip(_POSITIONS[name], columns, strict=True))
+    values = [
+        by_slot[i] if i in by_slot else cast(null(), _KINDS[kind]())
+        for i, (kind, _) in enumerate(_SLOTS)
+    ]
+    stmt = t.select.with_only_columns(literal_column(f"'{name}'"), *values)
+    return _where(stmt, t.key, f"{'ids' if many else 'id'}_{name}", many)
+
+
+_UNIONS: dict[tuple[tuple[str, bool], ...], Executable] = {}
+
+
+def _union(shape: tuple[tuple[str, bool], ...]) -> Executable:
+    found = _UNIONS.get(shape)
+    if found is None:
+        parts: list[Any] = [_tagged(name, many) for name, many in shape]
+        combine: Any = union_all  # (mypy 2.4 crashes inferring union_all(*parts))
+        found = parts[0] if len(parts) == 1 else combine(*parts)
+        _UNIONS[shape] = found  # at most 2^5 - 1 type sets, twice each
+    return found
+
+
+def load_refs(connection: Connection, wanted: Mapping[str, Collection[str]]) -> dict[str, Any]:
+    """Load the facts of every wanted id, by type, in one statement (one snapshot).
+
+    Returns {type name: {id: facts}}; ids not found are absent.
+    """
+    shape = tuple(sorted((name, len(ids) > 1) for name, ids in wanted.items() if ids))
+    if not shape:
+        return {}
+    params: dict[str, Any] = {}
+    for name, many in shape:
+        ids = wanted[name]
+        params[f"{'ids' if many else 'id'}_{name}"] = list(ids) if many else next(iter(ids))
+    rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name, _ in shape}
+    for tag, *values in connection.execute(_union(shape), params):
+        rows[tag].append(tuple(values[i] for i in _POSITIONS[tag]))
+    return {name: TYPES[name].parse(found) for name, found in rows.items()}
