@@ -424,10 +424,12 @@ class Bench:
         except ImportError:
             return None
         conn_cls, cur_cls = psycopg.Connection, _cursor_base.BaseCursor
-        if not hasattr(conn_cls, "_exec_command") or not hasattr(cur_cls, "_execute_send"):
+        hooked = ("_execute_send", "_send_query_prepared")
+        if not hasattr(conn_cls, "_exec_command") or not all(hasattr(cur_cls, h) for h in hooked):
             return None
         sent: list[str] = []
         orig_cmd, orig_send = conn_cls._exec_command, cur_cls._execute_send
+        orig_prepared = cur_cls._send_query_prepared
 
         def exec_command(self_: Any, command: Any, *a: Any, **k: Any) -> Any:
             sent.append(bytes(command).decode(errors="replace").split()[0])
@@ -438,7 +440,15 @@ class Bench:
             sent.append("ping (;)" if text == ";" else (text.split() or ["?"])[0])
             return orig_send(self_, query, *a, **k)
 
+        def send_prepared(self_: Any, name: Any, query: Any, *a: Any, **k: Any) -> Any:
+            # psycopg prepares a statement it has run 5 times on a connection, then sends it
+            # this way: still one round trip per execution.
+            text = bytes(query.query).decode(errors="replace").strip()
+            sent.append(f"{(text.split() or ['?'])[0]} (prepared)")
+            return orig_prepared(self_, name, query, *a, **k)
+
         conn_cls._exec_command, cur_cls._execute_send = exec_command, execute_send
+        cur_cls._send_query_prepared = send_prepared
         per_check: list[int] = []
         kinds: Counter[str] = Counter()
         try:
@@ -449,6 +459,7 @@ class Bench:
                 kinds.update(sent)
         finally:
             conn_cls._exec_command, cur_cls._execute_send = orig_cmd, orig_send
+            cur_cls._send_query_prepared = orig_prepared
         return {
             "checks": len(checks),
             "per_check_mean": statistics.fmean(per_check),
