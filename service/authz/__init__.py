@@ -324,23 +324,27 @@ class Authorizer:
         return sorted(found)
 
     def _load_refs(self, session: Session, refs: Iterable[Ref]) -> dict[Ref, Any]:
-        """Load the facts of `refs` in one statement, which reads one snapshot.
+        """Load the facts of `refs`, all from one snapshot of the database.
 
-        Inside the session's transaction (a governed operation checks what it will write) the
-        statement runs there. Otherwise, on PostgreSQL, it runs on a connection of its own in
-        autocommit mode: the statement is its own snapshot, and neither it nor the session needs
-        a BEGIN and a ROLLBACK (two of a check's five round trips). SQLite's driver opens no
-        transaction for a SELECT, so the session's connection already reads that way.
+        A check's actor and resource come in one statement (`loader.load_refs`). Inside the
+        session's transaction (a governed operation checks what it will write) it runs there.
+        Otherwise, on PostgreSQL, it runs on a connection of its own in autocommit mode: one
+        statement is one snapshot, so neither it nor the session needs a BEGIN and a ROLLBACK
+        (a check's round trips: 5 -> 2). SQLite's driver opens no transaction for a SELECT, so
+        there the session's connection already reads that way.
+
+        More objects (a batch) on PostgreSQL take one statement per type in the session's
+        transaction, the snapshot: PostgreSQL runs those faster than their union (measured on
+        the bench's world, 540 objects of 5 types: 12 ms against 18 ms).
         """
         wanted: dict[str, set[str]] = {}
         for ref in refs:
             wanted.setdefault(ref.type, set()).add(ref.id)
         bind = session.get_bind()
-        if (
-            session.in_transaction()
-            or not isinstance(bind, Engine)
-            or bind.dialect.name == "sqlite"
-        ):
+        sqlite = bind.dialect.name == "sqlite"
+        if not sqlite and sum(len(ids) for ids in wanted.values()) > 2:
+            loaded = {t: loader.load(session, t, ids) for t, ids in wanted.items()}
+        elif sqlite or session.in_transaction() or not isinstance(bind, Engine):
             loaded = loader.load_refs(session.connection(), wanted)
         else:
             with bind.connect() as connection:

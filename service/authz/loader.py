@@ -1,11 +1,12 @@
-"""Load the facts a check needs: one SQL statement for any number of objects of any types.
+"""Load the facts of checks: one SQL statement for a check's objects, whatever their types.
 
 Each type has its select (its columns in a fixed order, relations joined in) and a parser of its
 rows. `load_refs` asks for every wanted object at once: one `UNION ALL` of the selects of the
 types it names, each select's columns placed in typed slots shared by all types (strings,
 booleans, a date, an instant) with typed NULLs elsewhere, and a tag naming the type. So a check
 (its actor, its resource) costs one statement, and that statement reads one snapshot of the
-database, even outside a transaction. `load` asks for objects of one type (lists, billing).
+database, even outside a transaction. `load` asks for objects of one type (lists, billing, and a
+batch's objects on PostgreSQL: see `Authorizer._load_refs`).
 
 The statements are built once and run as Core statements: building a select and going through
 the ORM's execution path cost several times more than the database's own work here.
