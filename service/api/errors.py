@@ -147,34 +147,39 @@ def _handle_database_error(error: DBAPIError) -> Response:
     unavailable = isinstance(error, (OperationalError, InterfaceError))
     if not (unavailable or error.connection_invalidated):
         return _internal(error)
-    log.error(
-        "Database unavailable on %s %s (request_id=%s)",
-        request.method,
-        request.path,
-        g.get("request_id", "-"),
-        exc_info=(type(error), error, error.__traceback__),
-    )
-    return error_response(
+    return _failure(
+        error,
+        "Database unavailable",
         503,
         "database_unavailable",
         "The database is unavailable: retry later (see /readyz).",
-        {"request_id": g.get("request_id")},
         {"Retry-After": "1"},
     )
 
 
 def _internal(error: BaseException) -> Response:
+    return _failure(error, "Unhandled error", 500, "internal_error", _INTERNAL_MESSAGE)
+
+
+def _failure(
+    error: BaseException,
+    what: str,
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Log the traceback with the request id, and answer only the id: never the internals."""
     original = getattr(error, "original_exception", None) or error
     log.error(
-        "Unhandled error on %s %s (request_id=%s)",
+        "%s on %s %s (request_id=%s)",
+        what,
         request.method,
         request.path,
         g.get("request_id", "-"),
         exc_info=(type(original), original, original.__traceback__),
     )
-    return error_response(
-        500, "internal_error", _INTERNAL_MESSAGE, {"request_id": g.get("request_id")}
-    )
+    return error_response(status, code, message, {"request_id": g.get("request_id")}, headers)
 
 
 def _snake(name: str) -> str:

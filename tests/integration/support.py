@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from service import audit, models
 from service.db import db
@@ -421,3 +421,21 @@ def at_once(app: Flask, requests: list[tuple[Any, ...]]) -> list[Any]:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     assert not any(t.is_alive() for t in threads), "requests still running after the timeout"
     return results
+
+
+@contextmanager
+def statements_run(app: Flask) -> Iterator[list[tuple[str, Any]]]:
+    """Collect what `app`'s engine sends inside the block: (statement, the DBAPI connection's
+    autocommit flag, None where the driver has none)."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append((statement, getattr(conn.connection.dbapi_connection, "autocommit", None)))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, update
 
 from service import models
 from service.authz import Authorizer, Check, Ref, build_authorizer
 from service.db import db
 from service.vocabulary import Action
-from tests.integration.support import act, base_world, load
+from tests.integration.support import act, base_world, load, statements_run
 
 ADMIN = "PortalUser:u-admin"
 BOSS = "DomainUser:du-boss"
@@ -71,23 +70,6 @@ def decide(app: Flask, authorizer: Authorizer, checks: list[Check] = CHECKS) -> 
             return authorizer.authorize_many(db.session(), checks)
         finally:
             db.session.remove()
-
-
-@contextmanager
-def statements_run(app: Flask) -> Iterator[list[str]]:
-    """Collect the SQL statements sent through `app`'s engine inside the block."""
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def answers(app: Flask, authorizer: Authorizer) -> list[tuple[bool, tuple[str, ...]]]:

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
 from service import models
 from service.authz import Authorizer, Ref, build_authorizer, loader
 from service.db import db
-from tests.integration.support import base_world, load
+from tests.integration.support import base_world, load, statements_run
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 # Every type, with ids that exist (with and without relations) and one that does not.
@@ -50,23 +47,6 @@ def canonical(obj: Any) -> tuple[Any, ...]:
             value = canonical(value)
         values.append(value)
     return tuple(values)
-
-
-@contextmanager
-def statements_run(app: Flask) -> Iterator[list[tuple[str, Any]]]:
-    """Collect (statement, DBAPI connection's autocommit flag) for what `app` sends."""
-    seen: list[tuple[str, Any]] = []
-
-    def note(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append((statement, getattr(conn.connection.dbapi_connection, "autocommit", None)))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def test_one_statement_loads_what_one_statement_per_type_loads(app: Flask, world: None) -> None:
