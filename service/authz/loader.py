@@ -164,16 +164,26 @@ TYPES: dict[str, _Type] = {
 }
 
 
-def _where(stmt: Any, key: Any, name: str, many: bool) -> Any:
-    """`key = :name` for one id, `key IN (:name)` (an expanding parameter) for several."""
+def _param(many: bool, suffix: str = "") -> str:
+    return f"{'ids' if many else 'id'}{suffix}"
+
+
+def _where(stmt: Any, key: Any, many: bool, suffix: str = "") -> Any:
+    """`key = :id` for one id, `key IN (:ids)` (an expanding parameter) for several."""
     if many:
-        return stmt.where(key.in_(bindparam(name, expanding=True)))
-    return stmt.where(key == bindparam(name))
+        return stmt.where(key.in_(bindparam(_param(True, suffix), expanding=True)))
+    return stmt.where(key == bindparam(_param(False, suffix)))
+
+
+def _bind(ids: Collection[str], suffix: str = "") -> tuple[str, Any]:
+    """The parameter `_where` named for these ids, and its value."""
+    many = len(ids) > 1
+    return _param(many, suffix), (list(ids) if many else next(iter(ids)))
 
 
 # -- one type at a time ----------------------------------------------------------------------
 _ONE_TYPE: dict[tuple[str, bool], Executable] = {
-    (name, many): _where(t.select, t.key, "ids" if many else "id", many)
+    (name, many): _where(t.select, t.key, many)
     for name, t in TYPES.items()
     for many in (False, True)
 }
@@ -183,9 +193,8 @@ def load(session: Session, type_name: str, ids: Collection[str]) -> dict[str, An
     """Load facts of `type_name` for `ids`; ids not found are absent from the answer."""
     if not ids:
         return {}
-    many = len(ids) > 1
-    params = {"ids": list(ids)} if many else {"id": next(iter(ids))}
-    rows = session.connection().execute(_ONE_TYPE[(type_name, many)], params)
+    params = dict([_bind(ids)])
+    rows = session.connection().execute(_ONE_TYPE[(type_name, len(ids) > 1)], params)
     return TYPES[type_name].parse(tuple(row) for row in rows)
 
 
@@ -243,7 +252,7 @@ def _tagged(name: str, many: bool) -> Any:
         for i, (kind, _) in enumerate(_SLOTS)
     ]
     stmt = t.select.with_only_columns(literal_column(f"'{name}'"), *values)
-    return _where(stmt, t.key, f"{'ids' if many else 'id'}_{name}", many)
+    return _where(stmt, t.key, many, f"_{name}")
 
 
 _UNIONS: dict[tuple[tuple[str, bool], ...], Executable] = {}
@@ -255,7 +264,7 @@ def _union(shape: tuple[tuple[str, bool], ...]) -> Executable:
         parts: list[Any] = [_tagged(name, many) for name, many in shape]
         combine: Any = union_all  # (mypy 2.4 crashes inferring union_all(*parts))
         found = parts[0] if len(parts) == 1 else combine(*parts)
-        _UNIONS[shape] = found  # at most 2^5 - 1 type sets, twice each
+        _UNIONS[shape] = found  # at most 3^5 - 1: each type absent, with one id or several
     return found
 
 
@@ -267,10 +276,7 @@ def load_refs(connection: Connection, wanted: Mapping[str, Collection[str]]) -> 
     shape = tuple(sorted((name, len(ids) > 1) for name, ids in wanted.items() if ids))
     if not shape:
         return {}
-    params: dict[str, Any] = {}
-    for name, many in shape:
-        ids = wanted[name]
-        params[f"{'ids' if many else 'id'}_{name}"] = list(ids) if many else next(iter(ids))
+    params = dict(_bind(wanted[name], f"_{name}") for name, _ in shape)
     rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name, _ in shape}
     for tag, *values in connection.execute(_union(shape), params):
         rows[tag].append(tuple(values[i] for i in _POSITIONS[tag]))
