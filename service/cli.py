@@ -159,10 +159,10 @@ def convert_guests_command(portal_id: str, acting_user: str, dry_run: bool) -> N
     from service.db import db
     from service.operations import OperationContext, OperationError
     from service.operations.conversion import convert_guests
-    from service.vocabulary import ID_PATTERN
+    from service.vocabulary import is_id
 
     kind, _, ident = acting_user.partition(":")
-    if kind != "PortalUser" or not ID_PATTERN.match(ident):
+    if kind != "PortalUser" or not is_id(ident):
         raise click.BadParameter("use PortalUser:<id>", param_hint="--acting-user")
     app = _build_app({"REQUIRE_API_KEYS": False})
     try:

@@ -24,7 +24,7 @@ SCOPES = (SCOPE_CHECK, SCOPE_ADMIN)
 # What each key scope grants: admin implies check.
 _GRANTS = {SCOPE_CHECK: frozenset({SCOPE_CHECK}), SCOPE_ADMIN: frozenset(SCOPES)}
 
-_KEY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_KEY_NAME = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 

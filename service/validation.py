@@ -68,9 +68,25 @@ def one_of(values: Iterable[Any]) -> validate.OneOf:
     return validate.OneOf(sorted(str(v) for v in values))
 
 
+class FullMatch(validate.Regexp):
+    """`validate.Regexp` over the whole value: its `match` lets a final newline past `$`.
+
+    Still a `Regexp`, so the OpenAPI document shows the (anchored) pattern.
+    """
+
+    def __init__(self, regex: re.Pattern[str], *, error: str) -> None:
+        super().__init__(regex, error=error)
+        self.whole = regex
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self.whole.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def id_field(**kwargs: Any) -> fields.String:
     """An opaque id: 1-64 characters of A-Za-z0-9._:-"""
-    return fields.String(validate=validate.Regexp(ID_PATTERN, error=ID_ERROR), **kwargs)
+    return fields.String(validate=FullMatch(ID_PATTERN, error=ID_ERROR), **kwargs)
 
 
 class StrictSchema(Schema):

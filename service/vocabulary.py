@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+# Anchored for the OpenAPI document (ECMA-262 has no \A or \Z); match it with `is_id` or
+# `fullmatch` only: `$` also matches before a final newline, so `.match` would let "d-1\n" in.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def is_id(value: object) -> bool:
+    """Tell whether `value` is an id: 1-64 characters of A-Za-z0-9._:- and nothing else."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
 class ActorType(StrEnum):

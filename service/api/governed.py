@@ -44,7 +44,6 @@ from service.validation import (
     one_of,
 )
 from service.vocabulary import (
-    ID_PATTERN,
     ActorType,
     DomainRole,
     Plan,
@@ -52,13 +51,16 @@ from service.vocabulary import (
     PricingModel,
     Scope,
     StaffFunction,
+    is_id,
 )
 
 blp = Blueprint(
     "governed", __name__, url_prefix="/v1", description="Governed operations (scope admin)"
 )
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_IDEMPOTENCY_KEY = re.compile(r"\A[\x21-\x7e]{1,200}\Z")
+_LIMIT = re.compile(r"[0-9]{1,4}")
+_ROW_ID_END = 2**63  # row ids in a cursor (audit events, ledger entries) fit a BIGINT
 
 
 class StrictBoolean(fields.Boolean):
@@ -134,7 +136,7 @@ class GuestConversion(StrictSchema):
 
 # -- request plumbing -----------------------------------------------------------------------
 def _pathid_field(name: str, value: str, where: str = "path") -> str:
-    if not ID_PATTERN.match(value):
+    if not is_id(value):
         raise ApiError(
             400, "invalid_request", f"Invalid {name} in the {where}.", {where: {name: [ID_ERROR]}}
         )
@@ -153,9 +155,16 @@ def _path_enum(name: str, value: str, allowed: Any) -> str:
     return value
 
 
+def _actor_ref(raw: str) -> Ref | None:
+    """`PortalUser:<id>` or `DomainUser:<id>` as a Ref, else None."""
+    kind, _, ident = raw.partition(":")
+    if kind not in {t.value for t in ActorType} or not is_id(ident):
+        return None
+    return Ref(kind, ident)
+
+
 def _acting_user() -> Ref:
     raw = request.headers.get("X-Acting-User", "")
-    kind, _, ident = raw.partition(":")
     if not raw:
         raise ApiError(
             400,
@@ -163,14 +172,15 @@ def _acting_user() -> Ref:
             "Name the person acting in the header X-Acting-User: <type>:<id>.",
             {"headers": {"X-Acting-User": ["Missing header."]}},
         )
-    if kind not in {t.value for t in ActorType} or not ID_PATTERN.match(ident):
+    actor = _actor_ref(raw)
+    if actor is None:
         raise ApiError(
             400,
             "invalid_request",
             "X-Acting-User must be PortalUser:<id> or DomainUser:<id>.",
             {"headers": {"X-Acting-User": [f"Invalid value {raw[:80]!r}."]}},
         )
-    return Ref(kind, ident)
+    return actor
 
 
 def _catalogue() -> pricing.Catalogue:
@@ -434,7 +444,8 @@ def get_domain_users(did: str) -> Response:
 
 def _limit() -> int:
     raw = request.args.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= 1000:
         raise ApiError(
             400,
             "invalid_request",
@@ -450,6 +461,8 @@ def _afterid_field() -> int:
         return 0
     try:
         (value,) = decode_cursor(cursor, 1)
+        if not (value.isascii() and value.isdigit() and int(value) < _ROW_ID_END):
+            raise ValueError("not an id this service gives its rows")
         return int(value)
     except ValueError:
         raise ApiError(
@@ -541,6 +554,13 @@ def get_audit() -> Response:
             stmt = stmt.where(column == _pathid_field(name, value, "query"))
     actor = request.args.get("actor")
     if actor is not None:
+        if _actor_ref(actor) is None:
+            raise ApiError(
+                400,
+                "invalid_request",
+                "actor must be PortalUser:<id> or DomainUser:<id>.",
+                {"query": {"actor": [f"Invalid value {actor[:80]!r}."]}},
+            )
         stmt = stmt.where(models.AuditEvent.actor == actor)
     since, until = _time_arg("since"), _time_arg("until")
     if since is not None:

@@ -14,7 +14,7 @@ from service.validation import UNSTORABLE_MESSAGE, nested_error, unstorable_text
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Visible ASCII only: no spaces or control characters that could forge log lines or headers.
-_SANE_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_SANE_REQUEST_ID = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_BODY = "yuki_authz.json_body"  # the request's parsed body, in the WSGI environ
 

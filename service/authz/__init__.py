@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 
 from service.bounded import bounded_put
-from service.vocabulary import ID_PATTERN
+from service.vocabulary import is_id
 
 from . import facts, loader, sql_filter
 from .board import GLOBAL, RevisionBoard, slot_of
@@ -77,11 +77,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
         parts = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise InvalidCursor("cursor is not one this service issued") from exc
-    if (
-        not isinstance(parts, list)
-        or len(parts) != size
-        or not all(isinstance(p, str) and ID_PATTERN.match(p) for p in parts)
-    ):
+    if not isinstance(parts, list) or len(parts) != size or not all(is_id(p) for p in parts):
         raise InvalidCursor("cursor is not one this service issued")
     return parts
 

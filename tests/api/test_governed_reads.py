@@ -84,6 +84,8 @@ def test_billing_defaults_to_now(client, world):
         ("/v1/domains/d-9/billing", 404),
         ("/v1/portals/p-9/guest-report", 404),
         ("/v1/portals/p!9/guest-report", 400),
+        ("/v1/domains/d-1%0A", 400),  # an id ends where its characters do: not before a newline
+        ("/v1/portals/p-1%0A/guest-report", 400),
     ],
 )
 def test_reads_of_unknown_or_malformed_ids(client, world, path, status):

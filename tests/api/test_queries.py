@@ -308,7 +308,9 @@ def test_unknown_type_or_action_is_400_naming_the_field(post, change, field):
     assert names(post("/v1/authorize", {**ADMIN_OPENS_D1, **change}), field)
 
 
-@pytest.mark.parametrize("bad_id", ["", "has space", "x" * 65, "semi;colon", "é", 7, None])
+@pytest.mark.parametrize(
+    "bad_id", ["", "has space", "x" * 65, "semi;colon", "é", 7, None, "d-1\n", "\nd-1"]
+)
 def test_malformed_id_is_400(post, bad_id):
     body = {**ADMIN_OPENS_D1, "resource": {"type": "Domain", "id": bad_id}}
     assert names(post("/v1/authorize", body), "resource.id")

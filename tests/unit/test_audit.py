@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from service import audit, models
+from service.authz import encode_cursor
 from tests.integration.support import (
     act,
     assert_error,
@@ -392,9 +393,18 @@ def test_audit_filtered_by_time(client, world, monkeypatch):
         ({"limit": "0"}, "limit"),
         ({"limit": "1001"}, "limit"),
         ({"limit": "ten"}, "limit"),
+        ({"limit": "\u00b2"}, "limit"),  # "²" is a digit to str.isdigit, not to int()
+        ({"limit": "\u0665"}, "limit"),  # an Arabic-Indic five: int() takes it, we do not
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": encode_cursor("99999999999999999999999")}, "cursor"),  # past any BIGINT
+        ({"cursor": encode_cursor("9223372036854775808")}, "cursor"),  # 2**63
+        ({"cursor": encode_cursor("ab")}, "cursor"),
         ({"since": "2024-01-01T00:00:00"}, "since"),
         ({"until": "tomorrow"}, "until"),
+        ({"actor": "\x00"}, "actor"),  # PostgreSQL refuses NUL in text: not a 500
+        ({"actor": "PortalUser"}, "actor"),
+        ({"actor": "Robot:u-1"}, "actor"),
+        ({"actor": "PortalUser:u-1\n"}, "actor"),
     ],
 )
 def test_invalid_audit_queries_are_400(client, world, query, field):
