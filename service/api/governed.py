@@ -183,6 +183,10 @@ def _acting_user() -> Ref:
     return actor
 
 
+def _api_error(exc: OperationError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
+
+
 def _catalogue() -> pricing.Catalogue:
     return current_app.extensions["catalogue"]
 
@@ -224,7 +228,7 @@ def _governed(body: Any, operation: Callable[[OperationContext], Result]) -> Res
     try:
         return _answer(operation(ctx))
     except OperationError as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
+        raise _api_error(exc) from None
 
 
 _ADMIN_DOC = {
@@ -586,4 +590,4 @@ def get_guest_report(pid: str) -> Response:
     try:
         return jsonify(conversion.guest_report(_context(), pid))
     except OperationError as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
+        raise _api_error(exc) from None

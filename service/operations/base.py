@@ -12,9 +12,9 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -29,6 +29,7 @@ class OperationError(Exception):
 
     status = 400
     code = "invalid_request"
+    headers: ClassVar[Mapping[str, str]] = {}  # HTTP headers of the answer
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -54,6 +55,7 @@ class Forbidden(OperationError):
 
 class Busy(OperationError):
     status, code = 503, "busy"
+    headers = {"Retry-After": "1"}
 
 
 class IdempotencyMismatch(OperationError):

@@ -134,3 +134,23 @@ def test_after_a_failure_the_same_key_runs_the_operation(app, client, world, mon
     assert [(e["item"], e["amount"]) for e in ledger(app, "d-1")] == [("backoffice_seat", "25.00")]
     assert verify_chain(app).ok
     assert [e["id"] for e in audit_events(app)] == [response.json["audit_event_id"]]
+
+
+def test_a_write_gate_held_too_long_answers_503_busy_with_retry_after(
+    app, client, world, monkeypatch
+):
+    """SQLite's writers queue for the gate; past GATE_WAIT_SECONDS the operation gives up."""
+
+    def held_by_others(_session):
+        raise base.Busy("The database is busy with other governed operations; retry shortly.")
+
+    before = rows(app)
+    monkeypatch.setattr(base, "_take_gate", held_by_others)
+    response = act(client, "PUT", GRANT, BOSS, None, key="k-busy")
+    error = assert_error(response, 503, "busy")
+    assert response.headers["Retry-After"] == "1"
+    assert "retry" in error["message"]
+    monkeypatch.undo()
+    assert rows(app) == before
+    # Nothing was kept under the key: the retry with the same key runs the grant.
+    assert act(client, "PUT", GRANT, BOSS, None, key="k-busy").status_code == 200
