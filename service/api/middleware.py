@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 
 from service.api.errors import ApiError
 from service.api.memo import CHECKED_JSON
+from service.api.security import authenticate_request
 from service.validation import UNSTORABLE_MESSAGE, nested_error, unstorable_text
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -20,8 +21,10 @@ JSON_BODY = "yuki_authz.json_body"  # the request's parsed body, in the WSGI env
 
 
 def init_middleware(app: Flask) -> None:
-    """Install the request hooks; the request id comes first so every later hook can log it."""
+    """Install the request hooks: the request id first so every later hook can log it, then the
+    API key, so that a caller without one is refused before its body is read."""
     app.before_request(assign_request_id)
+    app.before_request(authenticate_request)
     app.before_request(require_json_object_body)
     app.after_request(echo_request_id)
 

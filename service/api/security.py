@@ -19,6 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The name of the security scheme in the OpenAPI document.
 BEARER_SCHEME = "bearerAuth"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+_CHECKED_KEY = "yuki_authz.api_key"  # (scope, ApiKey) checked for this request, in its environ
 
 
 def match_key(keys: Iterable[ApiKey], presented: str) -> ApiKey | None:
@@ -60,6 +61,33 @@ def authenticate() -> ApiKey:
     return key
 
 
+def _key_with_scope(scope: str) -> ApiKey:
+    """Return the request's key if it holds `scope`; else raise 401 (no such key) or 403."""
+    key = authenticate()
+    if not key.allows(scope):
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"The API key {key.name!r} lacks the {scope!r} scope this endpoint needs.",
+            {"required_scope": scope, "key_scope": key.scope},
+        )
+    return key
+
+
+def authenticate_request() -> None:
+    """Check the key of a view that needs a scope before anything reads the request's body.
+
+    A `before_request` hook that runs ahead of the body checks: a caller without a valid key
+    gets 401 (403 without the scope) whatever it sent, and its body is never parsed. The key is
+    kept on the request itself (`g` may outlive a request), for the view's own check.
+    """
+    if request.routing_exception is not None or request.endpoint is None:
+        return  # unknown paths and methods answer 404/405
+    scope = getattr(current_app.view_functions.get(request.endpoint), "required_scope", None)
+    if scope is not None:
+        request.environ[_CHECKED_KEY] = (scope, _key_with_scope(scope))
+
+
 def require_scope(scope: str) -> Callable[[F], F]:
     """Let the view run only for a key holding `scope`; sets `g.api_key_name`."""
     if scope not in SCOPES:
@@ -68,16 +96,12 @@ def require_scope(scope: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = authenticate()
-            if not key.allows(scope):
-                raise ApiError(
-                    403,
-                    "insufficient_scope",
-                    f"The API key {key.name!r} lacks the {scope!r} scope this endpoint needs.",
-                    {"required_scope": scope, "key_scope": key.scope},
-                )
+            checked = request.environ.get(_CHECKED_KEY)
+            key = checked[1] if checked and checked[0] == scope else _key_with_scope(scope)
             g.api_key_name = key.name
             return current_app.ensure_sync(view)(*args, **kwargs)
+
+        wrapper.required_scope = scope  # type: ignore[attr-defined]  # read by the hook above
 
         _document(wrapper, scope)
         return cast(F, wrapper)

@@ -44,6 +44,41 @@ def test_unknown_key_is_checked_before_the_body(probe_client):
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"not json", "text/plain"),  # the body checks would answer 400 invalid_json
+        (b"{", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"a": "\\u0000"}', "application/json"),  # unstorable text: 400 invalid_request
+        (b"x" * (2 * 1024 * 1024), "application/json"),  # over 1 MiB: 413
+    ],
+)
+@pytest.mark.parametrize("authorization", [None, "Bearer nope"])
+def test_no_valid_key_gets_401_before_the_body_is_read(
+    client, check_headers, body, content_type, authorization
+):
+    headers = {"Content-Type": content_type}
+    if authorization:
+        headers["Authorization"] = authorization
+    for path in ("/v1/authorize", "/v1/import", "/access/v1/evaluation"):
+        response = client.post(path, data=body, headers=headers)
+        assert response.status_code == 401, (path, response.json)
+        assert response.json["error"]["code"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    # With a valid key, the same body is refused for what it is.
+    response = client.post("/v1/authorize", data=body, headers={**headers, **check_headers})
+    assert response.status_code in (400, 413)
+
+
+def test_a_key_without_the_scope_gets_403_before_the_body_is_read(client, check_headers):
+    response = client.post(
+        "/v1/import", data=b"{", headers={**check_headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 403
+    assert response.json["error"]["code"] == "insufficient_scope"
+
+
 def test_check_key_can_call_a_check_view(probe_client, check_headers):
     response = probe_client.post("/_probe/check", json=BODY, headers=check_headers)
     assert response.status_code == 200
