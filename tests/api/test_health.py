@@ -56,13 +56,26 @@ def test_metrics_count_requests_by_route_and_status(client):
     assert "yuki_authz_http_request_duration_seconds_bucket" in text
 
 
-def test_metrics_count_requests_rejected_before_the_view(probe_client):
-    probe_client.post("/_probe/check", data="{", content_type="application/json")
-    text = probe_client.get("/metrics").get_data(as_text=True)
-    assert re.search(
-        r'yuki_authz_http_requests_total\{endpoint="/_probe/check",method="POST",status="400"\} \d',
+def _answered(client, status: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    found = re.search(
+        r'yuki_authz_http_requests_total\{endpoint="/_probe/check",method="POST",status="'
+        + status
+        + r'"\} (\S+)',
         text,
     )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_metrics_count_requests_rejected_before_the_view(probe_client, check_headers):
+    # Refused by the request hooks, before the view runs: the key check (401), the body (400).
+    before = _answered(probe_client, "401"), _answered(probe_client, "400")
+    probe_client.post("/_probe/check", data="{", content_type="application/json")
+    probe_client.post(
+        "/_probe/check", data="{", content_type="application/json", headers=check_headers
+    )
+    after = _answered(probe_client, "401"), _answered(probe_client, "400")
+    assert after == (before[0] + 1, before[1] + 1)
 
 
 def test_openapi_document_is_openapi_3(client):
