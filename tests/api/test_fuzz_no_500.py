@@ -39,7 +39,7 @@ from service import create_app, models
 from service.authz import encode_cursor
 from service.db import db, dispose_engines
 from tests.conftest import ADMIN_SECRET, CHECK_SECRET, app_config, delete_all_rows
-from tests.integration.support import base_world
+from tests.integration.support import base_world, replaced
 
 EXAMPLES = 25  # per route and kind of input (about 100 hypothesis runs in all)
 FUZZ = settings(
@@ -508,15 +508,6 @@ def places(seed: Any) -> list[tuple[Any, ...]]:
         if path and not repeated:
             out.append(path)
     return out
-
-
-def replaced(seed: Any, path: tuple[Any, ...], value: Any) -> Any:
-    body = copy.deepcopy(seed)
-    parent = body
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
-    return body
 
 
 @st.composite

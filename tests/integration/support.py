@@ -176,6 +176,16 @@ def get(client: FlaskClient, path: str, **query: Any) -> Any:
 # --- answers ---------------------------------------------------------------------------------
 
 
+def replaced(seed: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A deep copy of `seed` with the value at `path` (keys and indexes) set to `value`."""
+    copied = copy.deepcopy(seed)
+    parent = copied
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return copied
+
+
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.json
     assert set(response.json) == {"error"}, response.json

@@ -11,6 +11,7 @@ import pytest
 
 from service import pricing
 from service.pricing import Catalogue, Discount, add_months, change, money, run_rate
+from tests.integration.support import replaced
 
 D = Decimal
 RAW = json.loads(pricing.DEFAULT_CATALOGUE.read_text(encoding="utf-8"))
@@ -359,12 +360,7 @@ def _without(path: tuple[str, ...]) -> dict:
 
 
 def _with(path: tuple[str, ...], value) -> dict:
-    raw = copy.deepcopy(RAW)
-    node = raw
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return raw
+    return replaced(RAW, path, value)
 
 
 @pytest.mark.parametrize(
