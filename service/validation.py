@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -74,12 +74,9 @@ class FullMatch(validate.Regexp):
     Still a `Regexp`, so the OpenAPI document shows the (anchored) pattern.
     """
 
-    def __init__(self, regex: re.Pattern[str], *, error: str) -> None:
-        super().__init__(regex, error=error)
-        self.whole = regex
-
     def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str) or self.whole.fullmatch(value) is None:
+        regex = cast("re.Pattern[str]", self.regex)  # built from a str pattern
+        if not isinstance(value, str) or regex.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
 

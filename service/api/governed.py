@@ -59,7 +59,6 @@ blp = Blueprint(
 )
 
 _IDEMPOTENCY_KEY = re.compile(r"\A[\x21-\x7e]{1,200}\Z")
-_LIMIT = re.compile(r"[0-9]{1,4}")
 _ROW_ID_END = 2**63  # row ids in a cursor (audit events, ledger entries) fit a BIGINT
 
 
@@ -155,11 +154,16 @@ def _path_enum(name: str, value: str, allowed: Any) -> str:
     return value
 
 
-def _actor_ref(raw: str) -> Ref | None:
-    """`PortalUser:<id>` or `DomainUser:<id>` as a Ref, else None."""
+def _actor_field(name: str, raw: str, where: str) -> Ref:
+    """`PortalUser:<id>` or `DomainUser:<id>` as a Ref, else 400 naming `name` in `where`."""
     kind, _, ident = raw.partition(":")
     if kind not in {t.value for t in ActorType} or not is_id(ident):
-        return None
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"{name} must be PortalUser:<id> or DomainUser:<id>.",
+            {where: {name: [f"Invalid value {raw[:80]!r}."]}},
+        )
     return Ref(kind, ident)
 
 
@@ -172,15 +176,7 @@ def _acting_user() -> Ref:
             "Name the person acting in the header X-Acting-User: <type>:<id>.",
             {"headers": {"X-Acting-User": ["Missing header."]}},
         )
-    actor = _actor_ref(raw)
-    if actor is None:
-        raise ApiError(
-            400,
-            "invalid_request",
-            "X-Acting-User must be PortalUser:<id> or DomainUser:<id>.",
-            {"headers": {"X-Acting-User": [f"Invalid value {raw[:80]!r}."]}},
-        )
-    return actor
+    return _actor_field("X-Acting-User", raw, "headers")
 
 
 def _api_error(exc: OperationError) -> ApiError:
@@ -447,16 +443,26 @@ def get_domain_users(did: str) -> Response:
 
 
 def _limit() -> int:
-    raw = request.args.get("limit", "100")
-    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= 1000:
+    limit = _number(request.args.get("limit", "100"), 1001)
+    if limit is None or limit < 1:
         raise ApiError(
             400,
             "invalid_request",
             "limit must be 1 to 1000.",
             {"query": {"limit": ["Must be 1 to 1000."]}},
         )
-    return int(raw)
+    return limit
+
+
+def _number(text: str, end: int) -> int | None:
+    """`text` as a whole number below `end`, written in ASCII digits only, else None.
+
+    (str.isdigit() also takes "²", which int() refuses, and Arabic-Indic digits, which it reads.)
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(end)):
+        return None
+    number = int(text)
+    return number if number < end else None
 
 
 def _afterid_field() -> int:
@@ -465,9 +471,10 @@ def _afterid_field() -> int:
         return 0
     try:
         (value,) = decode_cursor(cursor, 1)
-        if not (value.isascii() and value.isdigit() and int(value) < _ROW_ID_END):
+        after = _number(value, _ROW_ID_END)
+        if after is None:
             raise ValueError("not an id this service gives its rows")
-        return int(value)
+        return after
     except ValueError:
         raise ApiError(
             400,
@@ -558,13 +565,7 @@ def get_audit() -> Response:
             stmt = stmt.where(column == _pathid_field(name, value, "query"))
     actor = request.args.get("actor")
     if actor is not None:
-        if _actor_ref(actor) is None:
-            raise ApiError(
-                400,
-                "invalid_request",
-                "actor must be PortalUser:<id> or DomainUser:<id>.",
-                {"query": {"actor": [f"Invalid value {actor[:80]!r}."]}},
-            )
+        _actor_field("actor", actor, "query")
         stmt = stmt.where(models.AuditEvent.actor == actor)
     since, until = _time_arg("since"), _time_arg("until")
     if since is not None:
